@@ -131,7 +131,7 @@ ensure_tools() {
     local missing
     missing=$(missing_tools)
     if [[ -n "$missing" ]]; then
-        say "missing tools: ${missing//$'\n'/ }— trying apt-get"
+        say "missing tools: ${missing//$'\n'/ } - trying apt-get"
         local sudo=()
         if [[ $(id -u) != 0 ]]; then
             if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
