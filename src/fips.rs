@@ -226,9 +226,10 @@ const MODULE_FILE: &str = "fips.dll";
 #[cfg(not(any(target_os = "macos", windows)))]
 const MODULE_FILE: &str = "fips.so";
 
-/// Multi-line text for `mongossl --version`: the OpenSSL linked at run time
-/// and built against, the FIPS route chosen at build time, and whether a
-/// FIPS provider module is present where the linked OpenSSL looks for it.
+/// Multi-line text (no final newline) for `mongossl --version`: the OpenSSL
+/// linked at run time and built against, the FIPS route chosen at build
+/// time, and whether a FIPS provider module is present where the linked
+/// OpenSSL looks for it.
 pub fn version_report() -> String {
     let built_number = env!("MONGOSSL_OPENSSL_VERSION_NUMBER");
     let built = match parse_version_number(built_number) {
@@ -236,7 +237,7 @@ pub fn version_report() -> String {
         None => built_number.to_owned(),
     };
     format!(
-        "OpenSSL library: {} (built against {built})\nFIPS route: {}\nFIPS provider module: {}\n",
+        "OpenSSL library: {} (built against {built})\nFIPS route: {}\nFIPS provider module: {}",
         openssl::version::version(),
         route::DESCRIPTION,
         route::module_status(),
