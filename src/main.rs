@@ -1,3 +1,45 @@
-fn main() {
-    println!("Hello, world!");
+//! The `mongossl` binary: parse the options, then serve; every start-up
+//! error becomes one clear line and mongod's exit code.
+
+use std::process::ExitCode;
+
+use mongossl::config::{self, Command};
+use mongossl::{fips, ops};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match config::from_args(&args) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("mongossl: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let config = match command {
+        Command::Help => {
+            println!("{}", config::options::usage());
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("mongossl {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", fips::version_report());
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve(config) => config,
+    };
+    if let Err(e) = ops::log::init(&config.log) {
+        eprintln!("mongossl: {e}");
+        return ExitCode::from(e.exit_code());
+    }
+    match mongossl::serve(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            if config.log.logpath.is_some() {
+                eprintln!("mongossl: {e}");
+            }
+            log::error!("dbexit: exiting with code {}", e.exit_code());
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

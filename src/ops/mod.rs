@@ -1,0 +1,3 @@
+//! Running as a process: logging in mongod's style.
+
+pub mod log;

@@ -1,0 +1,339 @@
+//! The event loop: one mio `Poll`, the listeners, a slab of connections
+//! and their deadlines. It accepts, dispatches events by token, and closes
+//! what connections report finished; the logic lives in `Connection`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll};
+use openssl::ssl::{Ssl, SslStream};
+use slab::Slab;
+
+use super::connection::{Connection, Context, Step};
+use super::relay::Side;
+use super::streams::{ClientSocket, ClientStream};
+use super::token::{self, Target};
+use crate::config::Upstream;
+use crate::error::Error;
+use crate::tls::server::ServerTls;
+
+/// How long accepting pauses after an accept error such as EMFILE.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// At most one accept-error line per this interval.
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(5);
+const EVENTS_CAPACITY: usize = 1024;
+
+/// What the loop needs to serve.
+pub struct ServerSettings {
+    pub upstream: Upstream,
+    pub tls: Option<ServerTls>,
+    pub max_conns: usize,
+    pub handshake_timeout: Duration,
+}
+
+pub struct EventLoop {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    settings: ServerSettings,
+    connections: Slab<Connection>,
+    /// (deadline, slab key, connection id); stale entries are skipped.
+    deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Connections that yielded with work left.
+    again: VecDeque<(usize, u64)>,
+    next_id: u64,
+    accept_paused_until: Option<Instant>,
+    last_accept_error_log: Option<Instant>,
+    suppressed_accept_errors: u64,
+}
+
+impl EventLoop {
+    /// Takes already-bound listeners, so tests and socket activation can
+    /// hand in their own.
+    pub fn new(
+        mut listeners: Vec<TcpListener>,
+        settings: ServerSettings,
+    ) -> Result<EventLoop, Error> {
+        let runtime = |what: &str| {
+            let what = what.to_string();
+            move |source| Error::Runtime { what, source }
+        };
+        let poll = Poll::new().map_err(runtime("creating the event loop"))?;
+        if listeners.len() > token::MAX_LISTENERS {
+            return Err(Error::options(format!(
+                "--bind_ip: at most {} addresses",
+                token::MAX_LISTENERS
+            )));
+        }
+        for (index, listener) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(listener, token::listener(index), Interest::READABLE)
+                .map_err(runtime("registering a listener"))?;
+        }
+        Ok(EventLoop {
+            poll,
+            listeners,
+            settings,
+            connections: Slab::new(),
+            deadlines: BinaryHeap::new(),
+            again: VecDeque::new(),
+            next_id: 1,
+            accept_paused_until: None,
+            last_accept_error_log: None,
+            suppressed_accept_errors: 0,
+        })
+    }
+
+    /// Serves until the process ends.
+    pub fn run(&mut self) -> Result<(), Error> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::Runtime {
+                    what: "waiting for events".into(),
+                    source: e,
+                });
+            }
+            for event in events.iter() {
+                match token::decode(event.token()) {
+                    Target::Listener(index) => {
+                        if self.accept_paused_until.is_none() {
+                            self.accept_from(index);
+                        }
+                    }
+                    Target::Client(key) => self.dispatch(key, Side::Client, Some(event)),
+                    Target::Upstream(key) => self.dispatch(key, Side::Upstream, Some(event)),
+                }
+            }
+            self.run_again_list();
+            self.expire_deadlines();
+            self.resume_accepting();
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        let next_deadline = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
+        [next_deadline, self.accept_paused_until]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    fn accept_from(&mut self, index: usize) {
+        loop {
+            let accepted = match self.listeners.get(index) {
+                Some(listener) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOMEM: the pending connection stays in
+                    // the backlog; pause instead of spinning on it.
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    self.log_accept_error(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn log_accept_error(&mut self, e: &io::Error) {
+        let now = Instant::now();
+        let due = self
+            .last_accept_error_log
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_ERROR_LOG_INTERVAL);
+        if due {
+            let suppressed = std::mem::take(&mut self.suppressed_accept_errors);
+            let extra = if suppressed > 0 {
+                format!(" ({suppressed} similar errors not logged)")
+            } else {
+                String::new()
+            };
+            log::error!(
+                target: "listener",
+                "accept() failed: {e}; pausing new connections for {} ms{extra}",
+                ACCEPT_PAUSE.as_millis()
+            );
+            self.last_accept_error_log = Some(now);
+        } else {
+            self.suppressed_accept_errors += 1;
+        }
+    }
+
+    fn resume_accepting(&mut self) {
+        if let Some(at) = self.accept_paused_until
+            && Instant::now() >= at
+        {
+            self.accept_paused_until = None;
+            // Edge-triggered: connections that queued during the pause
+            // raise no new event, so look for them now.
+            for index in 0..self.listeners.len() {
+                self.accept_from(index);
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.connections.len() >= self.settings.max_conns {
+            log::warn!(
+                target: "listener",
+                "connection refused because too many open connections: {}",
+                self.connections.len()
+            );
+            return;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!(target: "listener", "TCP_NODELAY on {peer}: {e}");
+        }
+        let now = Instant::now();
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        let mut socket = ClientSocket::new(stream);
+        if let Err(e) = self.poll.registry().register(
+            socket.tcp(),
+            token::client(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::error!(target: "listener", "cannot watch the connection from {peer}: {e}");
+            return;
+        }
+        let connection = match &self.settings.tls {
+            Some(tls) => {
+                let stream = Ssl::new(&tls.context).and_then(|ssl| SslStream::new(ssl, socket));
+                match stream {
+                    Ok(stream) => {
+                        let deadline = now + self.settings.handshake_timeout;
+                        Connection::tls(id, peer, stream, deadline, now)
+                    }
+                    Err(e) => {
+                        log::error!(target: "listener", "cannot start SSL for {peer}: {e}");
+                        return;
+                    }
+                }
+            }
+            None => {
+                let ctx = Context {
+                    registry: self.poll.registry(),
+                    key,
+                    upstream: &self.settings.upstream,
+                    tls: None,
+                    now,
+                };
+                match Connection::plain(id, peer, ClientStream::Plain(socket), &ctx) {
+                    Ok(c) => c,
+                    Err(reason) => {
+                        log::info!(target: &format!("conn{id}"), "connection accepted from {peer} #{id}; closing: {reason}");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Some(deadline) = connection.deadline {
+            self.deadlines.push(Reverse((deadline, key, id)));
+        }
+        entry.insert(connection);
+        let open = self.connections.len();
+        log::info!(
+            target: &format!("conn{id}"),
+            "connection accepted from {peer} #{id} ({open} {} now open)",
+            if open == 1 { "connection" } else { "connections" }
+        );
+    }
+
+    fn dispatch(&mut self, key: usize, side: Side, event: Option<&mio::event::Event>) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            // A stray event for a connection closed earlier in this batch.
+            return;
+        };
+        let ctx = Context {
+            registry: self.poll.registry(),
+            key,
+            upstream: &self.settings.upstream,
+            tls: self.settings.tls.as_ref(),
+            now: Instant::now(),
+        };
+        let deadline_before = connection.deadline;
+        let step = connection.ready(side, event, &ctx);
+        let id = connection.id;
+        if connection.deadline != deadline_before
+            && let Some(deadline) = connection.deadline
+        {
+            self.deadlines.push(Reverse((deadline, key, id)));
+        }
+        match step {
+            Step::Wait => {}
+            Step::Again => self.again.push_back((key, id)),
+            Step::Close(reason) => self.close(key, &reason),
+        }
+    }
+
+    fn run_again_list(&mut self) {
+        for _ in 0..self.again.len() {
+            let Some((key, id)) = self.again.pop_front() else {
+                break;
+            };
+            if self.connections.get(key).is_some_and(|c| c.id == id) {
+                self.dispatch(key, Side::Client, None);
+            }
+        }
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, key, id))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            // Skip entries of earlier phases or of a reused slab key.
+            if connection.id != id || connection.deadline != Some(at) {
+                continue;
+            }
+            let reason = connection.timed_out();
+            log::warn!(target: &connection.context, "{reason}");
+            self.close(key, &reason);
+        }
+    }
+
+    fn close(&mut self, key: usize, reason: &str) {
+        if !self.connections.contains(key) {
+            return;
+        }
+        // Dropping the sockets closes them, which also removes them from
+        // epoll: no explicit deregister needed.
+        let connection = self.connections.remove(key);
+        let (bytes_in, bytes_out) = connection.bytes();
+        let open = self.connections.len();
+        log::info!(
+            target: &connection.context,
+            "end connection {} ({open} {} now open): {bytes_in} bytes in, {bytes_out} bytes out, {:.3} s, {reason}",
+            connection.peer,
+            if open == 1 { "connection" } else { "connections" },
+            connection.opened.elapsed().as_secs_f64()
+        );
+    }
+}

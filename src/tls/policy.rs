@@ -1,0 +1,171 @@
+//! mongod's decision about a client once its SSL handshake is done: no
+//! certificate, weak validation, an invalid or revoked certificate. Pure
+//! logic, so it is tested without sockets.
+
+use openssl::ssl::SslRef;
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509Ref, X509StoreContext, X509VerifyResult};
+
+use super::pem::describe_name;
+
+/// What happens to a client after its handshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeerVerdict {
+    /// Let in; the subject of its verified certificate, if it sent one.
+    Accept { subject: Option<String> },
+    /// Let in without a certificate under weak validation (a warning).
+    AcceptWithoutCertificate,
+    /// Refused; the text is mongod's log line.
+    Reject(String),
+}
+
+/// mongod's words for a client without a certificate.
+pub const NO_CERTIFICATE: &str = "no SSL certificate provided by peer";
+
+/// Judges a client the way mongod's `validatePeerCertificate` does.
+pub fn judge(
+    verify_clients: bool,
+    weak_validation: bool,
+    peer: Option<&X509Ref>,
+    verify_result: X509VerifyResult,
+) -> PeerVerdict {
+    if !verify_clients {
+        return PeerVerdict::Accept { subject: None };
+    }
+    let Some(cert) = peer else {
+        return if weak_validation {
+            PeerVerdict::AcceptWithoutCertificate
+        } else {
+            PeerVerdict::Reject(format!("{NO_CERTIFICATE}; connection rejected"))
+        };
+    };
+    if verify_result != X509VerifyResult::OK {
+        // Weak validation only forgives a missing certificate, never a bad one.
+        return PeerVerdict::Reject(format!(
+            "SSL peer certificate validation failed: {}",
+            verify_result.error_string()
+        ));
+    }
+    PeerVerdict::Accept {
+        subject: Some(describe_name(cert.subject_name())),
+    }
+}
+
+/// The verification result of a finished handshake, as the first error
+/// in the chain rather than OpenSSL's last one.
+///
+/// The handshake runs with a callback that lets every certificate through
+/// (so refusals are mongod's log lines, not bare alerts), and OpenSSL then
+/// keeps the *last* error it saw: a self-signed certificate ends up as
+/// "unable to get certificate CRL". Only when that result is an error is
+/// the chain verified once more, against the same store, stopping at the
+/// first error, which names the real cause.
+pub fn first_verify_error(ssl: &SslRef) -> X509VerifyResult {
+    let last = ssl.verify_result();
+    if last == X509VerifyResult::OK {
+        return last;
+    }
+    let Some(cert) = ssl.peer_certificate() else {
+        return last;
+    };
+    let store = ssl.ssl_context().cert_store();
+    let mut chain = match Stack::<X509>::new() {
+        Ok(chain) => chain,
+        Err(_) => return last,
+    };
+    if let Some(sent) = ssl.peer_cert_chain() {
+        for c in sent {
+            if chain.push(c.to_owned()).is_err() {
+                return last;
+            }
+        }
+    }
+    let first = X509StoreContext::new().and_then(|mut ctx| {
+        ctx.init(store, &cert, &chain, |c| {
+            c.verify_cert()?;
+            Ok(c.error())
+        })
+    });
+    match first {
+        Ok(result) if result != X509VerifyResult::OK => result,
+        _ => last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    fn certificate() -> X509 {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("O", "Test").expect("O");
+        name.append_entry_by_text("CN", "client").expect("CN");
+        let name = name.build();
+        let mut b = X509::builder().expect("builder");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        b.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
+            .expect("nb");
+        b.set_not_after(&Asn1Time::days_from_now(1).expect("later"))
+            .expect("na");
+        b.sign(&key, MessageDigest::sha256()).expect("sign");
+        b.build()
+    }
+
+    #[test]
+    fn without_ca_everyone_passes() {
+        assert_eq!(
+            judge(false, false, None, X509VerifyResult::OK),
+            PeerVerdict::Accept { subject: None }
+        );
+    }
+
+    #[test]
+    fn missing_certificate() {
+        assert_eq!(
+            judge(true, false, None, X509VerifyResult::OK),
+            PeerVerdict::Reject("no SSL certificate provided by peer; connection rejected".into())
+        );
+        assert_eq!(
+            judge(true, true, None, X509VerifyResult::OK),
+            PeerVerdict::AcceptWithoutCertificate
+        );
+    }
+
+    #[test]
+    fn invalid_certificate_is_refused_even_when_weak() {
+        let cert = certificate();
+        // SAFETY: 18 is X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, a valid code.
+        let bad = unsafe { X509VerifyResult::from_raw(18) };
+        for weak in [false, true] {
+            match judge(true, weak, Some(&cert), bad) {
+                PeerVerdict::Reject(text) => assert!(
+                    text.starts_with("SSL peer certificate validation failed: ")
+                        && text.contains("self"),
+                    "{text}"
+                ),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn valid_certificate_names_the_subject() {
+        let cert = certificate();
+        assert_eq!(
+            judge(true, false, Some(&cert), X509VerifyResult::OK),
+            PeerVerdict::Accept {
+                subject: Some("CN=client,O=Test".into())
+            }
+        );
+    }
+}

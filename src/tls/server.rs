@@ -1,0 +1,229 @@
+//! Builds the server-side `SslContext` from mongod's SSL options: the key
+//! and chain, the protocol and cipher policy (mongod's defaults or
+//! stricter), and client-certificate verification against the CA and CRL.
+
+use foreign_types::ForeignTypeRef;
+use openssl::ssl::{
+    SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509Name, X509PurposeId};
+
+use super::pem::{self, Validity};
+use crate::config::SslSettings;
+use crate::error::Error;
+use crate::fips::FipsDecision;
+
+/// TLS 1.2 suites: ECDHE with AEAD only (no anonymous, NULL, export, RC4,
+/// 3DES or CBC), ECDSA before RSA, AES-128 first for speed.
+const TLS12_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+/// FIPS 140-2 approves AES-GCM only.
+const TLS12_CIPHERS_FIPS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
+const TLS13_SUITES: &str =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+const TLS13_SUITES_FIPS: &str = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384";
+/// X25519 first: the cheapest key exchange on this kind of CPU.
+const GROUPS: &str = "X25519:P-256:P-384";
+/// OpenSSL 3.0's FIPS provider still offers X25519/X448, which FIPS 140-2
+/// does not approve: name the NIST curves only.
+const GROUPS_FIPS: &str = "P-256:P-384:P-521";
+
+/// TLS 1.3 session tickets sent after a full handshake. MongoDB drivers
+/// rarely resume, and each ticket costs a share of a full handshake.
+const SESSION_TICKETS: usize = 1;
+
+/// A ready server context and what the log should say about it.
+pub struct ServerTls {
+    pub context: SslContext,
+    /// Whether a CA file was given, so client certificates are checked.
+    pub verify_clients: bool,
+    pub weak_cert_validation: bool,
+    pub certificate_subject: String,
+    pub certificate_expiry: String,
+    /// Revoked certificates imported from the CRL file, if one was given.
+    pub revoked_count: Option<usize>,
+}
+
+// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
+unsafe extern "C" {
+    fn X509_STORE_add_crl(
+        store: *mut openssl_sys::X509_STORE,
+        crl: *mut openssl_sys::X509_CRL,
+    ) -> i32;
+}
+
+fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
+    move |source| Error::Tls {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Builds the server context. Taking the FIPS decision by reference is
+/// the ordering contract: no context can exist before FIPS was decided.
+pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, Error> {
+    let identity = pem::load_key_file(
+        "sslPEMKeyFile",
+        &settings.pem_key_file,
+        settings.pem_key_password.as_ref(),
+        "sslPEMKeyPassword",
+    )?;
+    let subject = pem::describe_name(identity.cert.subject_name());
+    let expiry = identity.cert.not_after().to_string();
+    match pem::validity(&identity.cert).map_err(tls_error("checking the certificate dates"))? {
+        Validity::Expired => {
+            return Err(Error::file(
+                "sslPEMKeyFile",
+                &settings.pem_key_file,
+                format!("the server certificate ({subject}) expired on {expiry}"),
+            ));
+        }
+        Validity::NotYetValid => {
+            return Err(Error::file(
+                "sslPEMKeyFile",
+                &settings.pem_key_file,
+                format!(
+                    "the server certificate ({subject}) is not valid until {}",
+                    identity.cert.not_before()
+                ),
+            ));
+        }
+        Validity::ExpiresSoon { days } => log::warn!(
+            "the server certificate ({subject}) in {} expires in {days} day(s), on {expiry}",
+            settings.pem_key_file.display()
+        ),
+        Validity::Valid => {}
+    }
+
+    let mut builder = SslContextBuilder::new(SslMethod::tls_server())
+        .map_err(tls_error("creating the SSL context"))?;
+    apply_protocol_policy(&mut builder, fips.is_fips())?;
+    builder
+        .set_private_key(&identity.key)
+        .map_err(tls_error("using the private key"))?;
+    builder
+        .set_certificate(&identity.cert)
+        .map_err(tls_error("using the certificate"))?;
+    for extra in identity.chain {
+        builder
+            .add_extra_chain_cert(extra)
+            .map_err(tls_error("adding a chain certificate"))?;
+    }
+    builder.check_private_key().map_err(|e| {
+        Error::file(
+            "sslPEMKeyFile",
+            &settings.pem_key_file,
+            format!(
+                "the private key does not match the certificate ({})",
+                crate::error::describe_openssl(&e)
+            ),
+        )
+    })?;
+
+    let mut revoked_count = None;
+    if let Some(ca_path) = &settings.ca_file {
+        let cas = pem::load_ca_file("sslCAFile", ca_path)?;
+        let mut store = X509StoreBuilder::new().map_err(tls_error("creating the CA store"))?;
+        let mut names = Stack::<X509Name>::new().map_err(tls_error("listing CA names"))?;
+        for ca in cas {
+            names
+                .push(
+                    ca.subject_name()
+                        .to_owned()
+                        .map_err(tls_error("listing CA names"))?,
+                )
+                .map_err(tls_error("listing CA names"))?;
+            store
+                .add_cert(ca)
+                .map_err(tls_error("adding a CA certificate"))?;
+        }
+        // A client certificate must be fit for client authentication.
+        store
+            .set_purpose(X509PurposeId::SSL_CLIENT)
+            .map_err(tls_error("setting the certificate purpose"))?;
+        if let Some(crl_path) = &settings.crl_file {
+            let crls = pem::load_crl_file("sslCRLFile", crl_path)?;
+            let mut count = 0;
+            for crl in &crls {
+                count += crl.get_revoked().map_or(0, |r| r.len());
+                // SAFETY: both pointers are valid for the call; the store
+                // takes its own reference to the CRL (X509_STORE_add_crl
+                // up-refs it), so dropping `crls` afterwards is sound.
+                let added = unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) };
+                if added != 1 {
+                    return Err(Error::Tls {
+                        what: format!("adding the revocation list {}", crl_path.display()),
+                        source: openssl::error::ErrorStack::get(),
+                    });
+                }
+            }
+            // mongod checks the leaf against the CRL.
+            store
+                .set_flags(X509VerifyFlags::CRL_CHECK)
+                .map_err(tls_error("enabling CRL checks"))?;
+            revoked_count = Some(count);
+        }
+        builder.set_cert_store(store.build());
+        builder.set_client_ca_list(names);
+        // mongod's way: let the handshake finish whatever the certificate,
+        // then judge the peer (see `policy`), so refusals get mongod's
+        // words in the log rather than a bare TLS alert.
+        builder.set_verify_callback(SslVerifyMode::PEER, |_preverified, _ctx| true);
+    }
+    builder
+        .set_session_id_context(b"mongossl")
+        .map_err(tls_error("setting the session id context"))?;
+
+    Ok(ServerTls {
+        context: builder.build(),
+        verify_clients: settings.ca_file.is_some(),
+        weak_cert_validation: settings.weak_cert_validation,
+        certificate_subject: subject,
+        certificate_expiry: expiry,
+        revoked_count,
+    })
+}
+
+/// Protocol versions, suites, groups and modes shared by every context.
+fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<(), Error> {
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(tls_error("setting the minimum TLS version"))?;
+    let (ciphers, suites, groups) = if fips {
+        (TLS12_CIPHERS_FIPS, TLS13_SUITES_FIPS, GROUPS_FIPS)
+    } else {
+        (TLS12_CIPHERS, TLS13_SUITES, GROUPS)
+    };
+    builder
+        .set_cipher_list(ciphers)
+        .map_err(tls_error("setting the TLS 1.2 cipher list"))?;
+    builder
+        .set_ciphersuites(suites)
+        .map_err(tls_error("setting the TLS 1.3 cipher suites"))?;
+    builder
+        .set_groups_list(groups)
+        .map_err(tls_error("setting the key exchange groups"))?;
+    builder.set_options(
+        SslOptions::CIPHER_SERVER_PREFERENCE
+            | SslOptions::NO_COMPRESSION
+            | SslOptions::NO_RENEGOTIATION
+            | SslOptions::NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
+    );
+    // Release OpenSSL's record buffers while a connection idles (drivers
+    // keep pools of idle connections); partial writes and a moving write
+    // buffer let the relay hand OpenSSL whatever its buffer holds now.
+    builder.set_mode(
+        SslMode::RELEASE_BUFFERS
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER,
+    );
+    builder
+        .set_num_tickets(SESSION_TICKETS)
+        .map_err(tls_error("setting the number of session tickets"))?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Runs the real `mongossl` binary: as a server on port 0 whose log is
+//! collected and searched, or as a one-shot command whose exit code and
+//! output are checked. A failing test prints the server's whole log.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_mongossl");
+
+/// A running mongossl.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if let Ok(mut text) = log.lock() {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    });
+}
+
+impl Server {
+    /// Starts mongossl on a free port with these options and waits for
+    /// `waiting for connections on port N`.
+    pub fn start(args: &[String]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(BINARY);
+        command
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn mongossl");
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(out) = child.stdout.take() {
+            collect(out, log.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect(err, log.clone());
+        }
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(port) = server.announced_port() {
+                server.port = port;
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("mongossl exited early ({status}):\n{}", server.log());
+            }
+            if Instant::now() > deadline {
+                panic!("mongossl did not start listening:\n{}", server.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn announced_port(&self) -> Option<u16> {
+        let log = self.log();
+        let at = log.find("waiting for connections on port ")?;
+        let rest = &log[at + "waiting for connections on port ".len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; false after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.log().contains(needle)
+    }
+
+    /// Asserts the log gets `needle` within 10 s, printing the log if not.
+    pub fn expect_log(&self, needle: &str) {
+        assert!(
+            self.wait_for_log(needle, Duration::from_secs(10)),
+            "log line {needle:?} missing; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// How many times `needle` occurs in the log so far.
+    pub fn count_in_log(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- mongossl log ----\n{}----------------------",
+                self.log()
+            );
+        }
+    }
+}
+
+/// The result of a mongossl run that should exit by itself.
+pub struct Exit {
+    pub code: Option<i32>,
+    pub output: String,
+}
+
+/// Runs mongossl expecting it to exit within 20 s (it is killed if not).
+pub fn run_to_exit(args: &[String]) -> Exit {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mongossl");
+    let log = Arc::new(Mutex::new(String::new()));
+    if let Some(out) = child.stdout.take() {
+        collect(out, log.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        collect(err, log.clone());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Let the reader threads drain the pipes.
+    std::thread::sleep(Duration::from_millis(50));
+    let output = log.lock().map(|t| t.clone()).unwrap_or_default();
+    Exit {
+        code: status.and_then(|s| s.code()),
+        output,
+    }
+}
+
+/// Turns `&str` arguments into owned ones.
+pub fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
