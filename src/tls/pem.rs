@@ -94,7 +94,15 @@ pub fn load_key_file(
         Ok(secret.len())
     })
     .map_err(|e| {
-        let cause = if encrypted {
+        let text_reasons = describe_openssl(&e);
+        let traditional = text.contains("Proc-Type: 4,ENCRYPTED");
+        let cause = if traditional && text_reasons.contains("unsupported") {
+            // FIPS mode has no MD5, which the traditional form's key
+            // derivation needs: the password is not the problem.
+            format!(
+                "the private key uses traditional PEM encryption (an MD5-based key derivation), which FIPS mode does not allow; convert it to PKCS#8: openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 ({text_reasons})"
+            )
+        } else if encrypted {
             format!(
                 "cannot decrypt the private key: wrong --{password_option}? ({})",
                 describe_openssl(&e)

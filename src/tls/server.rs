@@ -65,7 +65,12 @@ fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '
 }
 
 /// Builds the server context. Taking the FIPS decision by reference is
-/// the ordering contract: no context can exist before FIPS was decided.
+/// the ordering contract: no context can exist before FIPS was decided,
+/// and only `fips::decide` can make a decision; it cannot be forged:
+///
+/// ```compile_fail
+/// let forged = mongossl::fips::FipsDecision { enabled: true, module: None };
+/// ```
 pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, Error> {
     let identity = pem::load_key_file(
         "sslPEMKeyFile",

@@ -1,6 +1,7 @@
 //! Shared test equipment: the PKI, the mongossl process, and the network
 //! peers (backends and TLS clients).
 
+pub mod fips;
 pub mod net;
 pub mod pki;
 pub mod process;

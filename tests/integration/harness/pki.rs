@@ -85,9 +85,17 @@ fn days(offset: i64) -> Asn1Time {
     Asn1Time::from_unix(now + offset * 86_400).expect("time")
 }
 
+pub fn rsa_key() -> PKey<Private> {
+    PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("pkey")
+}
+
 /// Issues a certificate; `issuer` None makes it self-signed.
 pub fn issue(spec: &Spec, issuer: Option<&Identity>) -> Identity {
-    let key = ec_key();
+    issue_with_key(spec, issuer, ec_key())
+}
+
+/// Issues a certificate for a given key.
+pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>) -> Identity {
     let mut name = X509NameBuilder::new().expect("name");
     name.append_entry_by_text("O", "mongossl tests").expect("O");
     name.append_entry_by_text("CN", spec.cn).expect("CN");
@@ -277,6 +285,12 @@ impl Pki {
         let mut chain = chained_server.key_then_cert();
         chain.extend(intermediate.cert.to_pem().expect("pem"));
         pki.write("server-chain.pem", &chain);
+        let rsa_server = issue_with_key(
+            &Spec::new("localhost", Purpose::Server),
+            Some(&pki.ca),
+            rsa_key(),
+        );
+        pki.write("server-rsa.pem", &rsa_server.key_then_cert());
         pki.write("expired-server.pem", &expired_server.key_then_cert());
         pki.write("future-server.pem", &future_server.key_then_cert());
         pki.write("expiring-server.pem", &expiring_server.key_then_cert());
