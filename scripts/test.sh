@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+# installs what it needs (idempotently), builds the real FIPS provider,
+# checks formatting and lints, runs `cargo test` (unit + integration tests
+# with real TLS, certificates made at test time, FIPS against a real
+# provider), then the integration script with real MongoDB clients
+# (mongosh, PyMongo, the Node driver) and a real MongoDB-speaking server.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '\n=== %s\n' "$*" >&2; }
+
+# System packages for building openssl-sys and the FIPS provider.
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v make >/dev/null || need+=(make)
+command -v perl >/dev/null || need+=(perl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v openssl >/dev/null || need+=(openssl)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+if ((${#need[@]})); then
+    say "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo is required (rustup)" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+say "FIPS provider (OpenSSL 3.0.8, built once and cached)"
+MONGOSSL_FIPS_DIR="$(bash fips/build-provider.sh | tail -1)"
+export MONGOSSL_FIPS_DIR
+# CI must run the FIPS tests for real: a skip is a failure here.
+export MONGOSSL_REQUIRE_FIPS=1
+
+say "cargo fmt --check"
+cargo fmt --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+say "cargo test"
+cargo test --quiet 2>&1
+
+say "release build"
+cargo build --release --quiet
+
+say "integration with real MongoDB clients and server"
+MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh
