@@ -9,6 +9,8 @@
 //!   handshakes, verified streaming, ping-pong latency), printing and
 //!   appending one tab-separated result line;
 //! - `idle`: the proxy's RSS per idle TLS connection;
+//! - `inproc`: OpenSSL's own server-side costs in one thread over memory
+//!   buffers (handshake settings, records), the floor a proxy adds to;
 //! - `report`: the table of raw rates, work per proxy CPU-second and
 //!   mongossl's ratio to the best peer, from result files.
 //!
@@ -19,6 +21,7 @@
 
 mod backend;
 mod client;
+mod inproc;
 mod measure;
 mod net;
 mod pattern;
@@ -40,6 +43,7 @@ usage: loadgen backend --listen ADDR [--threads N] [--lifetime SECS]
                    [--warmup SECS] [--duration SECS] [--pid PID]... [--backend-pid PID]
                    [--out FILE]
        loadgen idle --target ADDR --conns N --proxy NAME --pid PID [--settle SECS] ...
+       loadgen inproc [--rounds N] [--handshakes N]
        loadgen report FILE...
 
 Every loop is bounded: a run stops at most 10 s after warm-up + duration,
@@ -65,6 +69,13 @@ fn options() -> getopts::Options {
     o.optmulti("", "pid", "a proxy process (with its descendants)", "PID");
     o.optmulti("", "backend-pid", "the backend process", "PID");
     o.optopt("", "out", "append the result line to FILE", "FILE");
+    o.optopt("", "rounds", "inproc: interleaved rounds", "N");
+    o.optopt(
+        "",
+        "handshakes",
+        "inproc: handshakes per variant and round",
+        "N",
+    );
     o
 }
 
@@ -181,6 +192,10 @@ fn main_result() -> Result<(), String> {
             run.mode = Mode::Idle;
             measure::idle(&run, seconds(&m, "settle", 1.0)?)
         }
+        "inproc" => inproc::run(
+            num(&m, "rounds", 5usize)?.clamp(1, 100),
+            num(&m, "handshakes", 200usize)?.clamp(1, 100_000),
+        ),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
