@@ -10,9 +10,19 @@
 #   scripts/bench.sh                 # everything, ~8 minutes (after the build)
 #   scripts/bench.sh --quick         # shorter windows, fewer connections, ~2-3 minutes
 #   scripts/bench.sh --passes 3      # medians over 3 passes (3× the time)
+#   scripts/bench.sh --duration 2    # seconds measured per proxy and measure (default 4, quick 1)
 #   scripts/bench.sh --cores 1 --proxies "mongossl haproxy" --measures "hs13 stream"
 #   scripts/bench.sh --mongossl-args "--quiet" --mongossl-name mongossl-quiet
 #   scripts/bench.sh --report DIR    # re-print the table of an earlier run
+#   scripts/bench.sh --syscalls      # also count each proxy's syscalls per operation
+#   scripts/bench.sh --perf          # also sample mongossl with perf (where its CPU goes)
+#   MONGOSSL_BIN=/path/to/mongossl scripts/bench.sh ...   # another build
+#   scripts/bench.sh --proxies "mongossl mongossl-new" --variant "mongossl-new|/tmp/mongossl-new|--quiet"
+#                                    # A/B: extra mongossl builds/arguments as columns
+#                                    # (name them mongossl-*: the table never counts them as peers)
+#
+# --syscalls and --perf cost the proxies CPU while they count: use their
+# figures for where the time goes, and a run without them for the table.
 #
 # Results: target/bench/<time>/results.tsv (one line per measurement) and
 # table.md (the table); also the configurations and logs of every proxy.
@@ -23,6 +33,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 QUICK=0
+DURATION_SET=""
 PASSES=1
 PROXIES="mongossl stunnel hitch haproxy"
 CORES="1 2"
@@ -32,13 +43,17 @@ MONGOSSL_NAME="mongossl"
 OUT=""
 REPORT=""
 INSTALL=1
+SYSCALLS=0
+PERF=0
+declare -A VARIANT_BIN=() VARIANT_ARGS=()
 BASE_PORT=${BENCH_BASE_PORT:-29100}
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
     --quick) QUICK=1 ;;
     --passes) PASSES=$2; shift ;;
+    --duration) DURATION_SET=$2; shift ;;
     --proxies) PROXIES=$2; shift ;;
     --cores) CORES=$2; shift ;;
     --measures) MEASURES=$2; shift ;;
@@ -47,6 +62,14 @@ while (($#)); do
     --out) OUT=$2; shift ;;
     --report) REPORT=$2; shift ;;
     --no-install) INSTALL=0 ;;
+    --syscalls) SYSCALLS=1 ;;
+    --perf) PERF=1 ;;
+    --variant)
+        IFS='|' read -r vname vbin vargs <<<"$2"
+        VARIANT_BIN[$vname]=$vbin
+        VARIANT_ARGS[$vname]=$vargs
+        shift
+        ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -60,13 +83,14 @@ if ((QUICK)); then
 else
     WARMUP=0.5 DURATION=4 IDLE_CONNS=10000 SETTLE=1
 fi
+[[ -n $DURATION_SET ]] && DURATION=$DURATION_SET
 
 # --- tools -----------------------------------------------------------------
 
 build_tools() {
     say "building mongossl (release) and the load generator"
     cargo build --release --quiet
-    MONGOSSL="$ROOT/target/release/mongossl"
+    MONGOSSL=${MONGOSSL_BIN:-$ROOT/target/release/mongossl}
     LOADGEN=$(cargo build --release --bench loadgen --message-format=json 2>/dev/null |
         grep -o '"executable":"[^"]*/loadgen-[^"]*"' | tail -1 | cut -d'"' -f4)
     [[ -x $LOADGEN ]] || { echo "bench.sh: the load generator did not build" >&2; exit 1; }
@@ -86,6 +110,9 @@ install_peers() {
     command -v openssl >/dev/null || need+=(openssl)
     command -v ss >/dev/null || need+=(iproute2)
     command -v taskset >/dev/null || need+=(util-linux)
+    if ((SYSCALLS || PERF)) && ! perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+        need+=(linux-perf)
+    fi
     if ((${#need[@]})); then
         say "installing ${need[*]} (Debian packages)"
         export DEBIAN_FRONTEND=noninteractive
@@ -135,6 +162,11 @@ TLS_GROUPS="X25519:prime256v1:secp384r1"
 BACKEND_PORT=$BASE_PORT
 declare -A PORT=([mongossl]=$((BASE_PORT + 1)) [stunnel]=$((BASE_PORT + 2)) [hitch]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)))
 declare -A PID=()
+vport=$((BASE_PORT + 10))
+for v in "${!VARIANT_BIN[@]}"; do
+    PORT[$v]=$vport
+    vport=$((vport + 1))
+done
 
 MONGOSSL_HAS_THREADS=0
 "$MONGOSSL" --help 2>&1 | grep -q -- '--threads' && MONGOSSL_HAS_THREADS=1
@@ -232,15 +264,19 @@ EOF
 start_proxy() { # NAME CORES CERT
     local name=$1 cores=$2 cert=$3 tag=$2-$3 pin=()
     port_free "${PORT[$name]}" || { echo "bench.sh: port ${PORT[$name]} is taken (set BENCH_BASE_PORT)" >&2; exit 1; }
-    case $name in
+    local bin=$MONGOSSL args=$MONGOSSL_ARGS kind=$name
+    if [[ -n ${VARIANT_BIN[$name]:-} ]]; then
+        bin=${VARIANT_BIN[$name]} args=${VARIANT_ARGS[$name]} kind=mongossl
+    fi
+    case $kind in
     mongossl)
         local threads=()
         ((MONGOSSL_HAS_THREADS)) && threads=(--threads "$cores")
-        # shellcheck disable=SC2086 # MONGOSSL_ARGS is a list of words
-        "$MONGOSSL" --bind_ip 127.0.0.1 --port "${PORT[mongossl]}" --sslOnNormalPorts \
+        # shellcheck disable=SC2086 # args is a list of words
+        "$bin" --bind_ip 127.0.0.1 --port "${PORT[$name]}" --sslOnNormalPorts \
             --sslPEMKeyFile "$DIR/$cert.pem" --upstream "127.0.0.1:$BACKEND_PORT" \
-            --logpath "$DIR/mongossl-$tag.log" "${threads[@]}" $MONGOSSL_ARGS \
-            >"$DIR/mongossl-$tag.out" 2>&1 &
+            --logpath "$DIR/$name-$tag.log" "${threads[@]}" $args \
+            >"$DIR/$name-$tag.out" 2>&1 &
         ;;
     stunnel)
         # stunnel runs a thread per connection and has no worker count:
@@ -284,7 +320,60 @@ measure_args() { # MEASURE
     esac
 }
 
+tree_pids() { # PID -> the PID and all its descendants, comma-separated
+    local all=($1) i=0 kid
+    while ((i < ${#all[@]})); do
+        for kid in $(ps -o pid= --ppid "${all[$i]}" 2>/dev/null); do all+=("$kid"); done
+        i=$((i + 1))
+    done
+    local IFS=,
+    echo "${all[*]}"
+}
+
+SYSCALL_EVENTS=raw_syscalls:sys_enter
+for s in accept4 recvfrom sendto read write writev epoll_wait epoll_ctl connect socket setsockopt \
+    getsockopt getpeername shutdown close getpid brk mmap munmap madvise futex; do
+    SYSCALL_EVENTS+=",syscalls:sys_enter_$s"
+done
+
+# Starts the profilers of --syscalls/--perf for one measurement's window.
+start_profilers() { # PROXY TAG
+    local proxy=$1 tag=$2 pids
+    PROFILERS=()
+    ((SYSCALLS || PERF)) || return 0
+    pids=$(tree_pids "${PID[$proxy]}")
+    if ((SYSCALLS)); then
+        (sleep "$WARMUP"; exec perf stat -x, -e "$SYSCALL_EVENTS" -p "$pids" \
+            -o "$DIR/syscalls-$proxy-$tag.csv" -- sleep "$DURATION") >/dev/null 2>&1 &
+        PROFILERS+=("$!")
+    fi
+    if ((PERF)) && [[ $proxy == mongossl ]]; then
+        (sleep "$WARMUP"; exec perf record -q -e cpu-clock -F 1999 -g -p "$pids" \
+            -o "$DIR/perf-$proxy-$tag.data" -- sleep "$DURATION") >/dev/null 2>&1 &
+        PROFILERS+=("$!")
+    fi
+}
+
+stop_profilers() { # PROXY TAG
+    local p
+    for p in "${PROFILERS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if ((PERF)) && [[ $1 == mongossl && -f $DIR/perf-$1-$2.data ]]; then
+        {
+            perf report -i "$DIR/perf-$1-$2.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+            echo
+            perf report -i "$DIR/perf-$1-$2.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+        } >"$DIR/perf-$1-$2.txt" || true
+    fi
+}
+
 run_measure() { # PROXY CORES CERT MEASURE
+    local proxy=$1 cores=$2 cert=$3 measure=$4
+    start_profilers "$proxy" "$cores-$cert-$measure"
+    run_loadgen "$@"
+    stop_profilers "$proxy" "$cores-$cert-$measure"
+}
+
+run_loadgen() { # PROXY CORES CERT MEASURE
     local proxy=$1 cores=$2 cert=$3 measure=$4
     if [[ $measure == idle ]]; then
         "$LOADGEN" idle --target "127.0.0.1:${PORT[$proxy]}" --conns "$IDLE_CONNS" --sources 8 \
@@ -353,9 +442,44 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bench time: $((SECONDS - START)) s" >>"$DIR/machine.txt"
 
 "$LOADGEN" report "$RESULTS" >"$DIR/table.md"
+if ((SYSCALLS)); then
+    # Syscalls per operation (per connection, per MB each way, per round trip).
+    {
+        echo "| proxy | cores | cert | measure | syscalls per op | top syscalls per op |"
+        echo "|---|---|---|---|---:|---|"
+        tail -n +2 "$RESULTS" | while IFS=$'\t' read -r proxy cores cert measure ops wall _; do
+            for name in mongossl stunnel hitch haproxy; do
+                [[ $(display_name "$name") == "$proxy" ]] && break
+            done
+            f=$DIR/syscalls-$name-$cores-$cert-$measure.csv
+            [[ -f $f && $measure != idle ]] || continue
+            # The counters ran for DURATION, the loadgen window is `wall` long.
+            per=$(awk -v ops="$ops" -v wall="$wall" -v d="$DURATION" -v m="$measure" '
+                BEGIN { FS="," ; div = ops * d / wall; if (m == "stream") div = div / 1e6 }
+                /raw_syscalls/ { total = $1 }
+                /syscalls:sys_enter_/ { n = $3; sub("syscalls:sys_enter_", "", n); if ($1 > 0) c[n] = $1 }
+                END {
+                    printf "%.1f |", total / div
+                    for (k = 0; k < 8; k++) {
+                        best = ""
+                        for (n in c) if (best == "" || c[n] > c[best]) best = n
+                        if (best == "") break
+                        printf " %s %.1f", best, c[best] / div
+                        delete c[best]
+                    }
+                }' "$f")
+            echo "| $proxy | $cores | $cert | $measure | $per |"
+        done
+    } >"$DIR/syscalls.md"
+fi
 echo
 cat "$DIR/machine.txt"
 echo
 cat "$DIR/table.md"
 echo
+if ((SYSCALLS)); then
+    echo "Syscalls per operation (stream: per MB each way):"
+    cat "$DIR/syscalls.md"
+    echo
+fi
 echo "saved: $DIR/table.md, $DIR/results.tsv"
