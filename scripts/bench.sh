@@ -443,12 +443,13 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bench time: $((SECONDS - STA
 
 "$LOADGEN" report "$RESULTS" >"$DIR/table.md"
 if ((SYSCALLS)); then
-    # Syscalls per operation (per connection, per MB each way, per round trip).
+    # Syscalls per operation (per connection, per MB each way, per round trip);
+    # the counters run over the measured window, started beside the loadgen.
     {
         echo "| proxy | cores | cert | measure | syscalls per op | top syscalls per op |"
         echo "|---|---|---|---|---:|---|"
         tail -n +2 "$RESULTS" | while IFS=$'\t' read -r proxy cores cert measure ops wall _; do
-            for name in mongossl stunnel hitch haproxy; do
+            for name in $PROXIES; do
                 [[ $(display_name "$name") == "$proxy" ]] && break
             done
             f=$DIR/syscalls-$name-$cores-$cert-$measure.csv
@@ -459,6 +460,9 @@ if ((SYSCALLS)); then
                 /raw_syscalls/ { total = $1 }
                 /syscalls:sys_enter_/ { n = $3; sub("syscalls:sys_enter_", "", n); if ($1 > 0) c[n] = $1 }
                 END {
+                    # Each proxied connection makes exactly one connect()
+                    # to the backend: the exact divisor for handshakes.
+                    if (m ~ /^(hs|resume)/ && c["connect"] > 0) div = c["connect"]
                     printf "%.1f |", total / div
                     for (k = 0; k < 8; k++) {
                         best = ""
