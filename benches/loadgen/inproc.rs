@@ -41,11 +41,7 @@ impl Read for End {
         if q.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = q.len().min(buf.len());
-        for (i, b) in q.drain(..n).enumerate() {
-            buf[i] = b;
-        }
-        Ok(n)
+        q.read(buf)
     }
 }
 
