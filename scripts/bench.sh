@@ -12,6 +12,9 @@
 #   scripts/bench.sh --passes 3      # medians over 3 passes (3× the time)
 #   scripts/bench.sh --duration 2    # seconds measured per proxy and measure (default 4, quick 1)
 #   scripts/bench.sh --cores 1 --proxies "mongossl haproxy" --measures "hs13 stream"
+#                                    # measures: hs13 hs12 resume13 resume12 stream pp1 pp32 idle mtls
+#                                    # (hs13/hs12 run with ECDSA and RSA certificates; mtls runs both
+#                                    # with a client certificate the proxy verifies, as --sslCAFile)
 #   scripts/bench.sh --mongossl-args "--quiet" --mongossl-name mongossl-quiet
 #   scripts/bench.sh --report DIR    # re-print the table of an earlier run
 #   scripts/bench.sh --syscalls      # also count each proxy's syscalls per operation
@@ -37,7 +40,7 @@ DURATION_SET=""
 PASSES=1
 PROXIES="mongossl stunnel hitch haproxy"
 CORES="1 2"
-MEASURES="hs13 hs12 resume13 resume12 stream pp1 pp32 idle"
+MEASURES="hs13 hs12 resume13 resume12 stream pp1 pp32 idle mtls"
 MONGOSSL_ARGS=""
 MONGOSSL_NAME="mongossl"
 OUT=""
@@ -151,6 +154,15 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
     -keyout "$DIR/rsa.key" -out "$DIR/rsa.crt" 2>/dev/null
 for c in ecdsa rsa; do cat "$DIR/$c.key" "$DIR/$c.crt" >"$DIR/$c.pem"; done
+# mongod's sslCAFile case: a CA, and a client certificate it signed.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=bench-ca -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj /CN=client -keyout "$DIR/client.key" -out "$DIR/client.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' >"$DIR/client.ext"
+openssl x509 -req -in "$DIR/client.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial \
+    -days 30 -extfile "$DIR/client.ext" -out "$DIR/client.crt" 2>/dev/null
+cat "$DIR/client.crt" "$DIR/client.key" >"$DIR/client.pem"
 chmod 600 "$DIR"/*.key "$DIR"/*.pem
 
 # The same policy everywhere (mongossl's: src/tls/server.rs).
@@ -198,6 +210,14 @@ port_free() { # PORT
 
 write_configs() { # CORES CERT
     local cores=$1 cert=$2 pem=$DIR/$2.pem tag=$1-$2
+    local stunnel_ca="" hitch_ca="" haproxy_ca=""
+    if [[ $cert == mtls ]]; then
+        # ECDSA server certificate; clients must present one the CA signed.
+        pem=$DIR/ecdsa.pem
+        stunnel_ca=$'CAfile = '"$DIR/ca.pem"$'\nverifyChain = yes'
+        hitch_ca=$'client-verify = required\nclient-verify-ca = "'"$DIR/ca.pem"'"'
+        haproxy_ca=" ca-file $DIR/ca.pem verify required"
+    fi
     cat >"$DIR/stunnel-$tag.conf" <<EOF
 foreground = yes
 pid =
@@ -216,6 +236,7 @@ curves = $TLS_GROUPS
 options = CIPHER_SERVER_PREFERENCE
 socket = l:TCP_NODELAY=1
 socket = r:TCP_NODELAY=1
+$stunnel_ca
 EOF
     # hitch refuses to run its workers as root.
     local hitch_user=_hitch
@@ -236,6 +257,7 @@ backlog = 1024
 daemon = off
 user = "$hitch_user"
 ocsp-dir = "$DIR/hitch-ocsp"
+$hitch_ca
 EOF
     cat >"$DIR/haproxy-$tag.cfg" <<EOF
 global
@@ -253,7 +275,7 @@ defaults
     maxconn $MAXCONN
 
 frontend mongo
-    bind 127.0.0.1:${PORT[haproxy]} ssl crt $pem curves $TLS_GROUPS
+    bind 127.0.0.1:${PORT[haproxy]} ssl crt $pem curves $TLS_GROUPS$haproxy_ca
     default_backend mongod
 
 backend mongod
@@ -273,8 +295,10 @@ start_proxy() { # NAME CORES CERT
         local threads=()
         ((MONGOSSL_HAS_THREADS)) && threads=(--threads "$cores")
         # shellcheck disable=SC2086 # args is a list of words
+        local tls=(--sslPEMKeyFile "$DIR/$cert.pem")
+        [[ $cert == mtls ]] && tls=(--sslPEMKeyFile "$DIR/ecdsa.pem" --sslCAFile "$DIR/ca.pem")
         "$bin" --bind_ip 127.0.0.1 --port "${PORT[$name]}" --sslOnNormalPorts \
-            --sslPEMKeyFile "$DIR/$cert.pem" --upstream "127.0.0.1:$BACKEND_PORT" \
+            "${tls[@]}" --upstream "127.0.0.1:$BACKEND_PORT" \
             --logpath "$DIR/$name-$tag.log" "${threads[@]}" $args \
             >"$DIR/$name-$tag.out" 2>&1 &
         ;;
@@ -382,8 +406,10 @@ run_loadgen() { # PROXY CORES CERT MEASURE
             echo "bench.sh: $proxy idle failed (see above); going on" >&2
         return
     fi
+    local client=()
+    [[ $cert == mtls ]] && client=(--client-cert "$DIR/client.pem")
     # shellcheck disable=SC2046 # measure_args is a list of words
-    "$LOADGEN" run --target "127.0.0.1:${PORT[$proxy]}" $(measure_args "$measure") --name "$measure" \
+    "$LOADGEN" run "${client[@]}" --target "127.0.0.1:${PORT[$proxy]}" $(measure_args "$measure") --name "$measure" \
         --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$cert" \
         --warmup "$WARMUP" --duration "$DURATION" \
         --pid "${PID[$proxy]}" --backend-pid "$BACKEND_PID" --out "$RESULTS" ||
@@ -416,10 +442,14 @@ cat "$DIR/machine.txt" >&2
 START=$SECONDS
 for ((pass = 1; pass <= PASSES; pass++)); do
     for cores in $CORES; do
-        for cert in ecdsa rsa; do
+        for cert in ecdsa rsa mtls; do
             list=()
             for m in $MEASURES; do
-                if [[ $cert == rsa ]]; then
+                if [[ $cert == mtls ]]; then
+                    [[ $m == mtls ]] && list+=(hs13 hs12)
+                elif [[ $m == mtls ]]; then
+                    :
+                elif [[ $cert == rsa ]]; then
                     [[ $m == hs13 || $m == hs12 ]] && list+=("$m")
                 elif [[ $m != idle || $cores == "${CORES%% *}" ]]; then
                     # Memory per idle connection: once, in the first core setting.

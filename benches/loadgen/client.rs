@@ -64,6 +64,9 @@ pub struct Settings {
     /// Message size of a round trip.
     pub size: usize,
     pub sources: Vec<Ipv4Addr>,
+    /// A PEM file with the client's certificate and key, for proxies that
+    /// verify client certificates (mongod's `sslCAFile` case).
+    pub client_cert: Option<String>,
     /// No thread runs past this, whatever happens.
     pub hard_end: Instant,
 }
@@ -130,6 +133,12 @@ fn context(
     b.set_groups_list("X25519:P-256").map_err(e("groups"))?;
     b.set_verify(SslVerifyMode::NONE);
     b.set_mode(SslMode::RELEASE_BUFFERS);
+    if let Some(pem) = &settings.client_cert {
+        b.set_certificate_chain_file(pem)
+            .map_err(e("client certificate"))?;
+        b.set_private_key_file(pem, openssl::ssl::SslFiletype::PEM)
+            .map_err(e("client key"))?;
+    }
     b.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
     b.set_new_session_callback(move |_ssl, session| {
         shared.count(&shared.tickets, 1);

@@ -126,6 +126,8 @@ struct Variant {
     group: &'static str,
     release_buffers: bool,
     resume: bool,
+    /// OpenSSL's server-side session cache (on by default).
+    session_cache: bool,
 }
 
 const BASE: Variant = Variant {
@@ -136,6 +138,7 @@ const BASE: Variant = Variant {
     group: "X25519",
     release_buffers: true,
     resume: false,
+    session_cache: true,
 };
 
 fn server_ctx(v: &Variant, id: &Identity) -> Result<SslContext, openssl::error::ErrorStack> {
@@ -164,6 +167,9 @@ fn server_ctx(v: &Variant, id: &Identity) -> Result<SslContext, openssl::error::
     b.set_private_key(&id.key)?;
     b.set_certificate(&id.cert)?;
     b.set_session_id_context(b"mongossl")?;
+    if !v.session_cache {
+        b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    }
     Ok(b.build())
 }
 
@@ -365,6 +371,13 @@ pub fn run(rounds: usize, handshakes: usize) -> Result<(), String> {
             x.tickets = 0
         }),
         v("TLS 1.2 ECDSA X25519 (ticket)", |x| x.tls13 = false),
+        v(
+            "TLS 1.2 ECDSA X25519 (ticket), server session cache off",
+            |x| {
+                x.tls13 = false;
+                x.session_cache = false
+            },
+        ),
         v("TLS 1.2 RSA-2048 (ticket)", |x| {
             x.tls13 = false;
             x.cert = Cert::Rsa

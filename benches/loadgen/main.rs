@@ -41,7 +41,7 @@ usage: loadgen backend --listen ADDR [--threads N] [--lifetime SECS]
                    --proxy NAME [--cores N] [--cert ecdsa|rsa] [--name NAME]
                    [--threads N] [--conns N] [--size BYTES] [--sources N]
                    [--warmup SECS] [--duration SECS] [--pid PID]... [--backend-pid PID]
-                   [--out FILE]
+                   [--client-cert PEM] [--out FILE]
        loadgen idle --target ADDR --conns N --proxy NAME --pid PID [--settle SECS] ...
        loadgen inproc [--rounds N] [--handshakes N]
        loadgen report FILE...
@@ -69,6 +69,12 @@ fn options() -> getopts::Options {
     o.optmulti("", "pid", "a proxy process (with its descendants)", "PID");
     o.optmulti("", "backend-pid", "the backend process", "PID");
     o.optopt("", "out", "append the result line to FILE", "FILE");
+    o.optopt(
+        "",
+        "client-cert",
+        "client certificate and key (PEM)",
+        "FILE",
+    );
     o.optopt("", "rounds", "inproc: interleaved rounds", "N");
     o.optopt(
         "",
@@ -144,6 +150,7 @@ fn run_from(m: &getopts::Matches, default_conns: usize) -> Result<Run, String> {
         proxy_pids: pids(m, "pid")?,
         backend_pids: pids(m, "backend-pid")?,
         out: m.opt_str("out"),
+        client_cert: m.opt_str("client-cert"),
     })
 }
 

@@ -37,6 +37,7 @@ pub struct Run {
     pub proxy_pids: Vec<u32>,
     pub backend_pids: Vec<u32>,
     pub out: Option<String>,
+    pub client_cert: Option<String>,
 }
 
 /// A result line: tab-separated, the columns `report.rs` reads.
@@ -127,6 +128,7 @@ fn spawn(
         inflight: 64,
         size: run.size,
         sources: crate::net::sources(run.sources),
+        client_cert: run.client_cert.clone(),
         hard_end,
     });
     (0..threads)

@@ -148,6 +148,18 @@ fn layout() -> Vec<(&'static str, &'static str, &'static str, Vec<Metric>)> {
         ("hs13", "rsa", "full TLS 1.3 handshakes, RSA-2048", hs()),
         ("hs12", "rsa", "full TLS 1.2 handshakes, RSA-2048", hs()),
         (
+            "hs13",
+            "mtls",
+            "full TLS 1.3 handshakes, client certificate verified (sslCAFile)",
+            hs(),
+        ),
+        (
+            "hs12",
+            "mtls",
+            "full TLS 1.2 handshakes, client certificate verified (sslCAFile)",
+            hs(),
+        ),
+        (
             "resume13",
             "ecdsa",
             "resumed TLS 1.3 handshakes (ticket)",
