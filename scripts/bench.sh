@@ -81,6 +81,47 @@ done
 
 say() { printf '=== %s\n' "$*" >&2; }
 
+display_name() { # NAME
+    if [[ $1 == mongossl ]]; then echo "$MONGOSSL_NAME"; else echo "$1"; fi
+}
+
+# syscalls.md from the counters of --syscalls: syscalls per operation (per
+# connection, per MB each way, per round trip) over each measured window.
+syscall_summary() {
+    {
+        echo "| proxy | cores | cert | measure | syscalls per op | top syscalls per op |"
+        echo "|---|---|---|---|---:|---|"
+        tail -n +2 "$RESULTS" | while IFS=$'\t' read -r proxy cores cert measure ops wall _; do
+            for name in $PROXIES; do
+                [[ $(display_name "$name") == "$proxy" ]] && break
+            done
+            f=$DIR/syscalls-$name-$cores-$cert-$measure.csv
+            [[ -f $f && $measure != idle ]] || continue
+            # The counters ran for DURATION, the loadgen window is `wall` long.
+            per=$(awk -v ops="$ops" -v wall="$wall" -v d="$DURATION" -v m="$measure" '
+                BEGIN { FS="," ; div = ops * d / wall; if (m == "stream") div = div / 1e6 }
+                /raw_syscalls/ { total = $1 }
+                /syscalls:sys_enter_/ { n = $3; sub("syscalls:sys_enter_", "", n); if ($1 > 0) c[n] = $1 }
+                END {
+                    # Each proxied connection opens exactly one socket to the
+                    # backend (hitch calls connect() twice): the exact divisor.
+                    if (m ~ /^(hs|resume)/ && c["socket"] > 0) div = c["socket"]
+                    if (total == 0) { printf "n/a (perf could not attach) |"; exit }
+                    printf "%.1f |", total / div
+                    for (k = 0; k < 8; k++) {
+                        best = ""
+                        for (n in c) if (best == "" || c[n] > c[best]) best = n
+                        if (best == "") break
+                        printf " %s %.1f", best, c[best] / div
+                        delete c[best]
+                    }
+                }' "$f")
+            echo "| $proxy | $cores | $cert | $measure | $per |"
+        done
+    } >"$DIR/syscalls.md"
+}
+
+
 if ((QUICK)); then
     WARMUP=0.3 DURATION=1 IDLE_CONNS=2000 SETTLE=0.5
 else
@@ -102,6 +143,14 @@ build_tools() {
 if [[ -n $REPORT ]]; then
     build_tools
     "$LOADGEN" report "$REPORT"/results.tsv
+    if compgen -G "$REPORT/syscalls-*.csv" >/dev/null; then
+        DIR=$REPORT RESULTS=$REPORT/results.tsv
+        DURATION=$(sed -n 's/.*measured \([0-9.]*\)s.*/\1/p' "$REPORT/machine.txt")
+        PROXIES=$(tail -n +2 "$RESULTS" | cut -f1 | sort -u | tr '\n' ' ')
+        syscall_summary
+        echo
+        cat "$DIR/syscalls.md"
+    fi
     exit 0
 fi
 
@@ -328,9 +377,6 @@ stop_proxy() { # NAME
     for ((i = 0; i < 50; i++)); do port_free "${PORT[$1]}" && break; sleep 0.1; done
 }
 
-display_name() { # NAME
-    if [[ $1 == mongossl ]]; then echo "$MONGOSSL_NAME"; else echo "$1"; fi
-}
 
 # --- measures ------------------------------------------------------------------
 
@@ -472,40 +518,7 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); bench time: $((SECONDS - START)) s" >>"$DIR/machine.txt"
 
 "$LOADGEN" report "$RESULTS" >"$DIR/table.md"
-if ((SYSCALLS)); then
-    # Syscalls per operation (per connection, per MB each way, per round trip);
-    # the counters run over the measured window, started beside the loadgen.
-    {
-        echo "| proxy | cores | cert | measure | syscalls per op | top syscalls per op |"
-        echo "|---|---|---|---|---:|---|"
-        tail -n +2 "$RESULTS" | while IFS=$'\t' read -r proxy cores cert measure ops wall _; do
-            for name in $PROXIES; do
-                [[ $(display_name "$name") == "$proxy" ]] && break
-            done
-            f=$DIR/syscalls-$name-$cores-$cert-$measure.csv
-            [[ -f $f && $measure != idle ]] || continue
-            # The counters ran for DURATION, the loadgen window is `wall` long.
-            per=$(awk -v ops="$ops" -v wall="$wall" -v d="$DURATION" -v m="$measure" '
-                BEGIN { FS="," ; div = ops * d / wall; if (m == "stream") div = div / 1e6 }
-                /raw_syscalls/ { total = $1 }
-                /syscalls:sys_enter_/ { n = $3; sub("syscalls:sys_enter_", "", n); if ($1 > 0) c[n] = $1 }
-                END {
-                    # Each proxied connection makes exactly one connect()
-                    # to the backend: the exact divisor for handshakes.
-                    if (m ~ /^(hs|resume)/ && c["connect"] > 0) div = c["connect"]
-                    printf "%.1f |", total / div
-                    for (k = 0; k < 8; k++) {
-                        best = ""
-                        for (n in c) if (best == "" || c[n] > c[best]) best = n
-                        if (best == "") break
-                        printf " %s %.1f", best, c[best] / div
-                        delete c[best]
-                    }
-                }' "$f")
-            echo "| $proxy | $cores | $cert | $measure | $per |"
-        done
-    } >"$DIR/syscalls.md"
-fi
+((SYSCALLS)) && syscall_summary
 echo
 cat "$DIR/machine.txt"
 echo
