@@ -2,6 +2,7 @@
 //! peers (backends and TLS clients).
 
 pub mod fips;
+pub mod hello;
 pub mod net;
 pub mod pki;
 pub mod process;
