@@ -1,7 +1,9 @@
 //! The test cases, grouped by what they exercise.
 
+mod backend_faults;
 mod fips;
 mod hostile;
 mod peer_policy;
 mod relay;
+mod slow;
 mod startup;
