@@ -254,7 +254,9 @@ fn mongod_accepts_then_stalls() {
     // mongossl has no reply timeout of its own (mongod may legitimately
     // take long: a slow query, an awaitable hello): the client's own
     // socket timeout is what ends the wait.
-    let err = client.read(&mut buf).expect_err("no reply from a stalled mongod");
+    let err = client
+        .read(&mut buf)
+        .expect_err("no reply from a stalled mongod");
     assert!(
         matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
         "{err}"

@@ -167,7 +167,10 @@ fn truncated_oversized_and_padded_hellos() {
     stream.write_all(&big).expect("write");
     let mut header = [0u8; 5];
     stream.read_exact(&mut header).expect("server answer");
-    assert_eq!(header[0], 0x16, "a handshake record (ServerHello) comes back");
+    assert_eq!(
+        header[0], 0x16,
+        "a handshake record (ServerHello) comes back"
+    );
     drop(stream);
     expect_count(
         &server,
@@ -333,10 +336,7 @@ fn a_client_that_leaves_mid_handshake_at_each_step() {
     reset(raw(server.port));
     // Part of the record header; the whole hello; the hello and part of
     // the server's flight read: each with FIN, then with RST.
-    for leave in [
-        |s: TcpStream| drop(s),
-        reset as fn(TcpStream),
-    ] {
+    for leave in [|s: TcpStream| drop(s), reset as fn(TcpStream)] {
         let mut s = raw(server.port);
         s.write_all(&hello[..3]).expect("write");
         leave(s);

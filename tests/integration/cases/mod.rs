@@ -1,6 +1,7 @@
 //! The test cases, grouped by what they exercise.
 
 mod backend_faults;
+mod cert_matrix;
 mod fips;
 mod hostile;
 mod peer_policy;

@@ -67,10 +67,8 @@ fn silent_and_dripping_clients_are_closed_by_the_handshake_timeout() {
     // dripping client is still in the middle of its hello at the timeout.
     let hello = hello::client_hello(GOOD_SUITES, 0);
     let dripper = {
-        let mut streams: Vec<TcpStream> = drip
-            .iter()
-            .map(|s| s.try_clone().expect("clone"))
-            .collect();
+        let mut streams: Vec<TcpStream> =
+            drip.iter().map(|s| s.try_clone().expect("clone")).collect();
         std::thread::spawn(move || {
             let started = Instant::now();
             for byte in hello.iter().take(30) {

@@ -36,7 +36,9 @@ impl Server {
 
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(BINARY);
-        command.args(["--port", "0", "--bind_ip", "127.0.0.1"]).args(args);
+        command
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
         Server::spawn(command, env)
     }
 
@@ -152,7 +154,8 @@ impl Server {
 
     /// CPU time the server process used so far (user + system).
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the `(comm)` part, which may itself hold spaces.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = rest.split_whitespace().collect();
