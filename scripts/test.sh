@@ -4,7 +4,9 @@
 # checks formatting and lints, runs `cargo test` (unit + integration tests
 # with real TLS, certificates made at test time, FIPS against a real
 # provider), then the integration script with real MongoDB clients
-# (mongosh, PyMongo, the Node driver) and a real MongoDB-speaking server.
+# (mongosh, PyMongo, the Node driver) and a real MongoDB-speaking server,
+# a TLS scan with sslyze (scripts/tls-scan.sh), and the fuzz targets for a
+# few seconds each (scripts/fuzz.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +48,9 @@ cargo test --quiet 2>&1
 
 say "release build"
 cargo build --release --quiet
+
+say "TLS scan of the running server (sslyze)"
+MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/tls-scan.sh
 
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh
