@@ -6,5 +6,6 @@ mod fips;
 mod hostile;
 mod peer_policy;
 mod relay;
+mod secrets;
 mod slow;
 mod startup;
