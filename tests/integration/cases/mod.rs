@@ -8,4 +8,5 @@ mod peer_policy;
 mod relay;
 mod secrets;
 mod slow;
+mod soak;
 mod startup;
