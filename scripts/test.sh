@@ -52,5 +52,8 @@ cargo build --release --quiet
 say "TLS scan of the running server (sslyze)"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/tls-scan.sh
 
+say "fuzz targets, ${MONGOSSL_FUZZ_SECONDS:-20} s each (cargo-fuzz)"
+bash scripts/fuzz.sh "${MONGOSSL_FUZZ_SECONDS:-20}"
+
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh
