@@ -359,7 +359,7 @@ fn a_client_that_leaves_mid_handshake_at_each_step() {
         .expect("write");
     s.write_all(&key_exchange).expect("write");
     let answer = expect_closed(&mut s, "garbage key exchange");
-    assert!(answer.iter().any(|b| *b == 0x15) || answer.is_empty());
+    assert!(answer.contains(&0x15) || answer.is_empty());
     // 2 + 6 + 1 handshakes, each closed with a reason.
     expect_count(&server, "] SSL handshake failed: ", 9);
     still_served(&server, &pki);
