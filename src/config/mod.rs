@@ -29,6 +29,9 @@ pub struct Config {
     pub upstream: Upstream,
     pub max_conns: usize,
     pub handshake_timeout: Duration,
+    /// Event loops (threads).
+    pub threads: usize,
+    pub shutdown_timeout: Duration,
     /// `None` when `sslOnNormalPorts` is off: plaintext relay.
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
@@ -94,6 +97,7 @@ impl fmt::Display for Upstream {
 pub const DEFAULT_PORT: u16 = 27017;
 const DEFAULT_MAX_CONNS: usize = 1_000_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 
 /// Parses the command line (without the program name), reads the config
 /// file it names, and validates the result.
@@ -201,6 +205,14 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(n) => Duration::from_secs(n),
             None => Duration::from_secs(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
         },
+        threads: match number::<usize>(raw, "threads")? {
+            Some(0) => return Err(Error::options("--threads must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        shutdown_timeout: Duration::from_secs(
+            number::<u64>(raw, "shutdownTimeoutSecs")?.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        ),
         ssl,
         fips,
         log: LogSettings {
