@@ -165,6 +165,18 @@ pub const OPTIONS: &[OptionSpec] = &[
         "SECS",
         "close connections whose SSL handshake takes longer (default 10)",
     ),
+    spec(
+        "threads",
+        Kind::Value,
+        "N",
+        "event loops, one per thread (default: one per CPU core)",
+    ),
+    spec(
+        "shutdownTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
+    ),
 ];
 
 /// Looks an option up by its long name.

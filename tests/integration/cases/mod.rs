@@ -3,4 +3,5 @@
 mod fips;
 mod peer_policy;
 mod relay;
+mod service;
 mod startup;
