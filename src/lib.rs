@@ -32,7 +32,7 @@ use error::Error;
 use fips::FipsDecision;
 use ops::signals::{Signal, Signals};
 use ops::systemd;
-use proxy::{LoopSettings, LoopTls, PeerPolicy, PortMode, Proxy};
+use proxy::{LoopSettings, LoopTls, PeerPolicy, PortMode, Proxy, TunnelTls};
 
 /// How often the control thread wakes to update systemd's STATUS.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
@@ -49,9 +49,24 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         log::info!("{message}");
     }
     let loops = config.threads.max(1);
-    let tls = match &config.ssl {
-        Some(settings) => Some(load_tls(settings, &decision, loops)?),
-        None => {
+    let tunnel = match &config.tunnel {
+        Some(settings) => Some(TunnelTls {
+            context: tls::client::build(settings, &decision)?,
+            host: settings.host.clone(),
+            verify_hostname: !settings.allow_invalid_hostnames,
+        }),
+        None => None,
+    };
+    let tls = match (&config.ssl, &tunnel) {
+        (Some(settings), _) => Some(load_tls(settings, &decision, loops)?),
+        (None, Some(_)) => {
+            log::info!(
+                "client tunnel: plaintext on the listen port, SSL to {}",
+                config.upstream
+            );
+            None
+        }
+        (None, None) => {
             log::warn!("SSL is off (no --sslOnNormalPorts): relaying plaintext");
             None
         }
@@ -75,6 +90,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         upstream: config.upstream.clone(),
         mode,
         tls: tls.as_ref().and_then(|t| t.get(index).cloned()),
+        tunnel: tunnel.clone(),
         handshake_timeout: config.handshake_timeout,
     })?;
     log::info!(

@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod options;
+pub mod tunnel;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::fips::FipsRequest;
 use options::RawOptions;
+pub use tunnel::TunnelSettings;
 
 /// What `main` should do.
 #[derive(Debug)]
@@ -36,6 +38,8 @@ pub struct Config {
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
     pub log: LogSettings,
+    /// `Some` in the client-tunnel role (`--client`).
+    pub tunnel: Option<TunnelSettings>,
 }
 
 /// The SSL options of the listen port.
@@ -120,6 +124,11 @@ pub fn from_args(args: &[String]) -> Result<Command, Error> {
 /// Applies mongod's rules to raw option values.
 pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
+    let tunnel = if flag("client") {
+        Some(tunnel::validate(raw)?)
+    } else {
+        None
+    };
     let ssl_on = flag("sslOnNormalPorts");
 
     // mongod's rule: every SSL option needs SSL to be on.
@@ -132,7 +141,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         "sslFIPSMode",
         "sslFIPSConfig",
     ];
-    if !ssl_on {
+    if !ssl_on && tunnel.is_none() {
         let given = NEEDS_SSL
             .iter()
             .find(|name| raw.get(**name).is_some_and(|v| v != "false"));
@@ -168,6 +177,15 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         None
     };
 
+    if tunnel.is_none() {
+        for name in ["ssl", "sslAllowInvalidHostnames"] {
+            if flag(name) {
+                return Err(Error::options(format!(
+                    "--{name} is a client tunnel option: give --client too"
+                )));
+            }
+        }
+    }
     let fips = flag("sslFIPSMode").then(|| FipsRequest {
         config: raw.get("sslFIPSConfig").map(PathBuf::from),
     });
@@ -220,6 +238,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             logpath: raw.get("logpath").map(PathBuf::from),
             logappend: flag("logappend"),
         },
+        tunnel,
     })
 }
 

@@ -166,6 +166,30 @@ pub const OPTIONS: &[OptionSpec] = &[
         "close connections whose SSL handshake takes longer (default 10)",
     ),
     spec(
+        "client",
+        Kind::Flag,
+        "",
+        "client tunnel: plaintext on --port, SSL to the server at --upstream",
+    ),
+    spec(
+        "ssl",
+        Kind::Flag,
+        "",
+        "client tunnel: connect to the server with SSL",
+    ),
+    spec(
+        "sslAllowInvalidCertificates",
+        Kind::Flag,
+        "",
+        "client tunnel: do not verify the server's certificate",
+    ),
+    spec(
+        "sslAllowInvalidHostnames",
+        Kind::Flag,
+        "",
+        "client tunnel: do not check the server certificate's host names",
+    ),
+    spec(
         "threads",
         Kind::Value,
         "N",

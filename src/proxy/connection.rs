@@ -1,8 +1,9 @@
 //! One client connection as a state machine whose phases own their
 //! resources: sniffing the first bytes (ports that take both SSL and
 //! plaintext) → TLS handshake → peer policy → connecting to mongod →
-//! relaying. Each transition consumes the old phase; `ready` is the single
-//! entry point the event loop calls.
+//! relaying; in the tunnel role: connecting to the server → TLS handshake
+//! as a client → relaying. Each transition consumes the old phase; `ready`
+//! is the single entry point the event loop calls.
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
@@ -45,6 +46,15 @@ pub struct PeerPolicy {
     pub weak_cert_validation: bool,
 }
 
+/// The tunnel role's TLS: the client context and the name to verify.
+#[derive(Clone)]
+pub struct TunnelTls {
+    pub context: SslContext,
+    /// The server's host as the operator wrote it (DNS name or IP).
+    pub host: String,
+    pub verify_hostname: bool,
+}
+
 /// What the event loop lends a connection while it works.
 pub struct Context<'a> {
     pub registry: &'a Registry,
@@ -54,6 +64,9 @@ pub struct Context<'a> {
     /// The SSL context for connections that turn out to speak SSL.
     pub tls: Option<&'a SslContext>,
     pub refusals: &'a RefCell<RefusalLog>,
+    /// `Some` in the tunnel role.
+    pub tunnel: Option<&'a TunnelTls>,
+    pub handshake_timeout: Duration,
     pub now: Instant,
 }
 
@@ -67,6 +80,16 @@ enum Phase {
     Connecting {
         client: Stream,
         upstream: Socket,
+    },
+    /// Tunnel: waiting for the TCP connection to the server.
+    TunnelConnecting {
+        client: Socket,
+        upstream: Socket,
+    },
+    /// Tunnel: TLS handshake with the server, as its client.
+    TunnelHandshaking {
+        client: Socket,
+        upstream: SslStream<Socket>,
     },
     Relaying(Relay),
     /// Only while a transition is under way, or after the end.
@@ -110,23 +133,33 @@ impl Connection {
         deadline: Instant,
         ctx: &Context,
     ) -> Result<Connection, String> {
-        let phase = match (ctx.mode, ctx.tls) {
-            (PortMode::Require, Some(tls)) => Phase::Handshaking(start_tls(tls, socket)?),
-            _ => Phase::Sniffing {
-                socket,
-                header: [0; HEADER_LEN],
-                len: 0,
-            },
-        };
-        Ok(Connection {
+        let mut connection = Connection {
             id,
             context: format!("conn{id}"),
             peer,
             opened: ctx.now,
             deadline: Some(deadline),
             policy,
-            phase,
-        })
+            phase: Phase::Gone,
+        };
+        connection.phase = match (ctx.tunnel, ctx.mode, ctx.tls) {
+            (Some(_), _, _) => {
+                let upstream = connection
+                    .open_upstream(ctx)
+                    .map_err(|e| connection.upstream_unavailable(ctx.upstream, &e))?;
+                Phase::TunnelConnecting {
+                    client: socket,
+                    upstream,
+                }
+            }
+            (None, PortMode::Require, Some(tls)) => Phase::Handshaking(start_tls(tls, socket)?),
+            _ => Phase::Sniffing {
+                socket,
+                header: [0; HEADER_LEN],
+                len: 0,
+            },
+        };
+        Ok(connection)
     }
 
     /// Bytes relayed so far: (from the client, from mongod).
@@ -146,7 +179,10 @@ impl Connection {
     pub fn timed_out(&mut self) -> String {
         let reason = match &self.phase {
             Phase::Sniffing { .. } | Phase::Handshaking(_) => "SSL handshake timed out",
-            Phase::Connecting { .. } => "connecting to the upstream mongod timed out",
+            Phase::Connecting { .. } | Phase::TunnelConnecting { .. } => {
+                "connecting to the upstream server timed out"
+            }
+            Phase::TunnelHandshaking { .. } => "SSL handshake with the upstream server timed out",
             _ => "timed out",
         };
         self.abandon();
@@ -164,6 +200,12 @@ impl Connection {
             } => self.sniff(socket, header, len, ctx),
             Phase::Handshaking(stream) => self.handshake(stream, ctx),
             Phase::Connecting { client, upstream } => self.connecting(client, upstream, side, ctx),
+            Phase::TunnelConnecting { client, upstream } => {
+                self.tunnel_connecting(client, upstream, side, ctx)
+            }
+            Phase::TunnelHandshaking { client, upstream } => {
+                self.tunnel_handshake(client, upstream, ctx)
+            }
             Phase::Relaying(mut relay) => {
                 if let Some(event) = event {
                     relay.on_event(side, event);
@@ -323,17 +365,18 @@ impl Connection {
         }
     }
 
+    /// Starts the non-blocking connect to the upstream server.
+    fn open_upstream(&mut self, ctx: &Context) -> std::io::Result<Socket> {
+        let mut upstream = Socket::connect(ctx.upstream)?;
+        upstream.register(ctx.registry, token::upstream(ctx.key))?;
+        self.deadline = Some(ctx.now + UPSTREAM_CONNECT_TIMEOUT);
+        Ok(upstream)
+    }
+
     /// Opens the connection to mongod, only now that the client passed.
     fn start_upstream(&mut self, mut client: Stream, ctx: &Context) -> Result<Phase, String> {
-        let connected = Socket::connect(ctx.upstream).and_then(|mut upstream| {
-            upstream.register(ctx.registry, token::upstream(ctx.key))?;
-            Ok(upstream)
-        });
-        match connected {
-            Ok(upstream) => {
-                self.deadline = Some(ctx.now + UPSTREAM_CONNECT_TIMEOUT);
-                Ok(Phase::Connecting { client, upstream })
-            }
+        match self.open_upstream(ctx) {
+            Ok(upstream) => Ok(Phase::Connecting { client, upstream }),
             Err(e) => {
                 let _ = client.close_write();
                 Err(self.upstream_unavailable(ctx.upstream, &e))
@@ -369,6 +412,87 @@ impl Connection {
         }
     }
 
+    /// Tunnel: the TCP connection to the server is up; start TLS on it,
+    /// with SNI and host name verification as the mongo shell does.
+    fn tunnel_connecting(
+        &mut self,
+        client: Socket,
+        upstream: Socket,
+        side: Side,
+        ctx: &Context,
+    ) -> (Phase, Step) {
+        if side == Side::Client {
+            return (Phase::TunnelConnecting { client, upstream }, Step::Wait);
+        }
+        match upstream.connect_finished() {
+            Ok(false) => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
+            Ok(true) => match ctx.tunnel.map(|t| start_tls_client(t, upstream)) {
+                Some(Ok(stream)) => {
+                    self.deadline = Some(ctx.now + ctx.handshake_timeout);
+                    self.tunnel_handshake(client, stream, ctx)
+                }
+                Some(Err(reason)) => (Phase::Gone, Step::Close(reason)),
+                None => (
+                    Phase::Gone,
+                    Step::Close("internal: no tunnel settings".into()),
+                ),
+            },
+            Err(e) => {
+                let reason = self.upstream_unavailable(ctx.upstream, &e);
+                (Phase::Gone, Step::Close(reason))
+            }
+        }
+    }
+
+    fn tunnel_handshake(
+        &mut self,
+        client: Socket,
+        mut upstream: SslStream<Socket>,
+        ctx: &Context,
+    ) -> (Phase, Step) {
+        if let Err(e) = upstream.connect() {
+            return match classify_ssl_error(&e) {
+                Io::WantRead | Io::WantWrite => {
+                    (Phase::TunnelHandshaking { client, upstream }, Step::Wait)
+                }
+                outcome => {
+                    let verify = upstream.ssl().verify_result();
+                    let detail = if verify == openssl::x509::X509VerifyResult::OK {
+                        String::new()
+                    } else {
+                        format!(" ({})", verify.error_string())
+                    };
+                    let why = match outcome {
+                        Io::Failed(why) => why,
+                        _ => "the server closed the connection".into(),
+                    };
+                    let reason = format!(
+                        "SSL handshake with the server {} failed: {why}{detail}",
+                        ctx.upstream
+                    );
+                    log::error!(target: &self.context, "{reason}");
+                    (Phase::Gone, Step::Close(reason))
+                }
+            };
+        }
+        self.deadline = None;
+        let ssl = upstream.ssl();
+        let subject = ssl
+            .peer_certificate()
+            .map(|c| crate::tls::pem::describe_name(c.subject_name()))
+            .unwrap_or_else(|| "none".into());
+        log::info!(
+            target: &self.context,
+            "SSL connection to {} established: {} {}, server certificate subject: {subject}",
+            ctx.upstream,
+            ssl.version_str(),
+            ssl.current_cipher().map_or("unknown", |c| c.name())
+        );
+        let mut relay = Relay::new(Stream::Plain(client), Stream::Tls(upstream));
+        let step = self.relay(&mut relay);
+        (Phase::Relaying(relay), step)
+    }
+
     fn relay(&mut self, relay: &mut Relay) -> Step {
         match relay.drive() {
             Progress::Idle => Step::Wait,
@@ -399,7 +523,11 @@ impl Connection {
             Phase::Relaying(relay) => {
                 let _ = relay.client_mut().close_write();
             }
-            Phase::Sniffing { .. } | Phase::Handshaking(_) | Phase::Gone => {}
+            Phase::Sniffing { .. }
+            | Phase::Handshaking(_)
+            | Phase::TunnelConnecting { .. }
+            | Phase::TunnelHandshaking { .. }
+            | Phase::Gone => {}
         }
         self.phase = Phase::Gone;
     }
@@ -414,6 +542,33 @@ impl Connection {
 fn start_tls(tls: &SslContext, socket: Socket) -> Result<SslStream<Socket>, String> {
     Ssl::new(tls)
         .and_then(|ssl| SslStream::new(ssl, socket))
+        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
+}
+
+/// Prepares the tunnel's TLS client side: SNI for DNS names, and the host
+/// name (or IP) the server certificate must carry.
+fn start_tls_client(tunnel: &TunnelTls, socket: Socket) -> Result<SslStream<Socket>, String> {
+    let mut ssl = Ssl::new(&tunnel.context)
+        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))?;
+    let configured = match tunnel.host.parse::<std::net::IpAddr>() {
+        Ok(ip) if tunnel.verify_hostname => ssl.param_mut().set_ip(ip),
+        Ok(_) => Ok(()),
+        Err(_) => ssl.set_hostname(&tunnel.host).and_then(|()| {
+            if tunnel.verify_hostname {
+                ssl.param_mut().set_host(&tunnel.host)
+            } else {
+                Ok(())
+            }
+        }),
+    };
+    configured.map_err(|e| {
+        format!(
+            "cannot set the server name {}: {}",
+            tunnel.host,
+            crate::error::describe_openssl(&e)
+        )
+    })?;
+    SslStream::new(ssl, socket)
         .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
 }
 

@@ -15,7 +15,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
-use super::connection::{Connection, Context, PeerPolicy, PortMode, Step};
+use super::connection::{Connection, Context, PeerPolicy, PortMode, Step, TunnelTls};
 use super::refusals::RefusalLog;
 use super::relay::Side;
 use super::shared::{Command, Mailbox, Shared};
@@ -42,6 +42,8 @@ pub struct LoopSettings {
     pub upstream: Upstream,
     pub mode: PortMode,
     pub tls: Option<LoopTls>,
+    /// `Some` in the client-tunnel role.
+    pub tunnel: Option<TunnelTls>,
     pub handshake_timeout: Duration,
 }
 
@@ -286,6 +288,8 @@ impl EventLoop {
             mode: self.settings.mode,
             tls: self.settings.tls.as_ref().map(|t| &t.context),
             refusals: &self.refusals,
+            tunnel: self.settings.tunnel.as_ref(),
+            handshake_timeout: self.settings.handshake_timeout,
             now,
         };
         let deadline = now + self.settings.handshake_timeout;
@@ -318,6 +322,8 @@ impl EventLoop {
             mode: self.settings.mode,
             tls: self.settings.tls.as_ref().map(|t| &t.context),
             refusals: &self.refusals,
+            tunnel: self.settings.tunnel.as_ref(),
+            handshake_timeout: self.settings.handshake_timeout,
             now: Instant::now(),
         };
         let deadline_before = connection.deadline;

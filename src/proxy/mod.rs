@@ -18,7 +18,7 @@ use std::time::Instant;
 use mio::net::TcpListener;
 
 use crate::error::Error;
-pub use connection::{PeerPolicy, PortMode};
+pub use connection::{PeerPolicy, PortMode, TunnelTls};
 pub use event_loop::{EventLoop, LoopExit, LoopSettings, LoopTls};
 use shared::{Command, Mailbox, Shared};
 

@@ -2,7 +2,6 @@
 //! and chain, the protocol and cipher policy (mongod's defaults or
 //! stricter), and client-certificate verification against the CA and CRL.
 
-use foreign_types::ForeignTypeRef;
 use openssl::ssl::{
     SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
 };
@@ -48,14 +47,6 @@ pub struct ServerTls {
     pub certificate_expiry: String,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
-}
-
-// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
-unsafe extern "C" {
-    fn X509_STORE_add_crl(
-        store: *mut openssl_sys::X509_STORE,
-        crl: *mut openssl_sys::X509_CRL,
-    ) -> i32;
 }
 
 fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
@@ -199,18 +190,7 @@ fn make_context(
             .set_purpose(X509PurposeId::SSL_CLIENT)
             .map_err(tls_error("setting the certificate purpose"))?;
         if let Some(crls) = &material.crls {
-            for crl in crls {
-                // SAFETY: both pointers are valid for the call; the store
-                // takes its own reference to the CRL (X509_STORE_add_crl
-                // up-refs it), so the material keeps its own.
-                let added = unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) };
-                if added != 1 {
-                    return Err(Error::Tls {
-                        what: "adding the revocation list".into(),
-                        source: openssl::error::ErrorStack::get(),
-                    });
-                }
-            }
+            pem::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
             // mongod checks the leaf against the CRL.
             store
                 .set_flags(X509VerifyFlags::CRL_CHECK)
@@ -229,8 +209,12 @@ fn make_context(
     Ok(builder.build())
 }
 
-/// Protocol versions, suites, groups and modes shared by every context.
-fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<(), Error> {
+/// Protocol versions, suites, groups and modes shared by every context
+/// (the client tunnel uses it too).
+pub(crate) fn apply_protocol_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+) -> Result<(), Error> {
     builder
         .set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls_error("setting the minimum TLS version"))?;

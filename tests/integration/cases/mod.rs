@@ -5,3 +5,4 @@ mod peer_policy;
 mod relay;
 mod service;
 mod startup;
+mod tunnel;
