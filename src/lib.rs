@@ -92,6 +92,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         tls: tls.as_ref().and_then(|t| t.get(index).cloned()),
         tunnel: tunnel.clone(),
         handshake_timeout: config.handshake_timeout,
+        idle_timeout: config.idle_timeout,
     })?;
     log::info!(
         "relaying to upstream mongod at {} with {loops} event loop(s)",

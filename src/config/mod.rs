@@ -34,6 +34,8 @@ pub struct Config {
     /// Event loops (threads).
     pub threads: usize,
     pub shutdown_timeout: Duration,
+    /// `None`: relayed connections may idle for ever (the default).
+    pub idle_timeout: Option<Duration>,
     /// `None` when `sslOnNormalPorts` is off: plaintext relay.
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
@@ -228,6 +230,9 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
+        idle_timeout: number::<u64>(raw, "idleTimeoutSecs")?
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs),
         shutdown_timeout: Duration::from_secs(
             number::<u64>(raw, "shutdownTimeoutSecs")?.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
         ),

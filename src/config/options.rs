@@ -190,6 +190,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         "client tunnel: do not check the server certificate's host names",
     ),
     spec(
+        "idleTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "close relayed connections without traffic for SECS (default 0: never)",
+    ),
+    spec(
         "threads",
         Kind::Value,
         "N",

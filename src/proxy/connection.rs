@@ -116,6 +116,8 @@ pub struct Connection {
     pub context: String,
     pub peer: SocketAddr,
     pub opened: Instant,
+    /// The last time anything happened on it (for `--idleTimeoutSecs`).
+    pub last_active: Instant,
     /// When the current phase must be over (sniff/handshake, upstream connect).
     pub deadline: Option<Instant>,
     policy: PeerPolicy,
@@ -138,6 +140,7 @@ impl Connection {
             context: format!("conn{id}"),
             peer,
             opened: ctx.now,
+            last_active: ctx.now,
             deadline: Some(deadline),
             policy,
             phase: Phase::Gone,
@@ -191,6 +194,7 @@ impl Connection {
 
     /// Handles an event (or a scheduled retry when `event` is `None`).
     pub fn ready(&mut self, side: Side, event: Option<&Event>, ctx: &Context) -> Step {
+        self.last_active = ctx.now;
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let (phase, step) = match phase {
             Phase::Sniffing {

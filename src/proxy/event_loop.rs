@@ -45,6 +45,9 @@ pub struct LoopSettings {
     /// `Some` in the client-tunnel role.
     pub tunnel: Option<TunnelTls>,
     pub handshake_timeout: Duration,
+    /// Close relayed connections without traffic for this long (off when
+    /// `None`: driver pools keep idle connections on purpose).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// How a loop ended.
@@ -70,6 +73,8 @@ pub struct EventLoop {
     suppressed_accept_errors: u64,
     /// Set once a shutdown was asked for: the time open connections have.
     stopping: Option<Instant>,
+    /// When to look for idle connections next (with `idle_timeout`).
+    next_idle_sweep: Option<Instant>,
 }
 
 impl EventLoop {
@@ -112,6 +117,7 @@ impl EventLoop {
             last_accept_error_log: None,
             suppressed_accept_errors: 0,
             stopping: None,
+            next_idle_sweep: None,
         })
     }
 
@@ -148,6 +154,7 @@ impl EventLoop {
             }
             self.run_again_list();
             self.expire_deadlines();
+            self.close_idle();
             self.resume_accepting();
             if let Some(deadline) = self.stopping {
                 if self.connections.is_empty() {
@@ -184,11 +191,16 @@ impl EventLoop {
         }
         let now = Instant::now();
         let next_deadline = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
-        [next_deadline, self.accept_paused_until, self.stopping]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
+        [
+            next_deadline,
+            self.accept_paused_until,
+            self.stopping,
+            self.next_idle_sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
     }
 
     fn accept_from(&mut self, index: usize) {
@@ -369,6 +381,38 @@ impl EventLoop {
             }
             let reason = connection.timed_out();
             log::warn!(target: &connection.context, "{reason}");
+            self.close(key, &reason, true);
+        }
+    }
+
+    /// With `--idleTimeoutSecs`: closes relayed connections that saw no
+    /// traffic for that long. One pass over the slab every quarter of the
+    /// timeout (at most once a second) costs less than a timer per byte.
+    fn close_idle(&mut self) {
+        let Some(idle) = self.settings.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        let interval = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        match self.next_idle_sweep {
+            None => {
+                self.next_idle_sweep = Some(now + interval);
+                return;
+            }
+            Some(at) if now < at => return,
+            Some(_) => self.next_idle_sweep = Some(now + interval),
+        }
+        let idle_keys: Vec<usize> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.is_relaying() && now.duration_since(c.last_active) >= idle)
+            .map(|(key, _)| key)
+            .collect();
+        let reason = format!("idle timeout: no traffic for {} s", idle.as_secs());
+        for key in idle_keys {
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.abandon();
+            }
             self.close(key, &reason, true);
         }
     }

@@ -417,3 +417,42 @@ fn max_conns_refuses_beyond_the_limit_and_resumes_below_it() {
     is_let_in(server.port, &options).expect("below the limit again");
     assert_eq!(round_trip(&mut second, b"2").expect("echo"), b"2");
 }
+
+#[test]
+fn idle_timeout_is_off_by_default_and_closes_idle_connections_when_set() {
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    let ca = pki.path("ca.pem");
+    let options = ClientOptions {
+        ca: Some(&ca),
+        ..Default::default()
+    };
+
+    let default = tls_server(&pki, &backend, &[]);
+    let mut pooled = tls_connect(default.port, &options).expect("connect");
+    assert_eq!(round_trip(&mut pooled, b"a").expect("echo"), b"a");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        round_trip(&mut pooled, b"b").expect("an idle pooled connection survives"),
+        b"b"
+    );
+
+    let strict = tls_server(&pki, &backend, &["--idleTimeoutSecs", "1"]);
+    let mut idle = tls_connect(strict.port, &options).expect("connect");
+    assert_eq!(round_trip(&mut idle, b"c").expect("echo"), b"c");
+    // A busy connection is not idle: keep one talking past the timeout.
+    let mut busy = tls_connect(strict.port, &options).expect("connect");
+    for _ in 0..6 {
+        assert_eq!(
+            round_trip(&mut busy, b"d").expect("busy connection kept"),
+            b"d"
+        );
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let mut buf = [0u8; 8];
+    match idle.read(&mut buf) {
+        Ok(0) => {}
+        other => panic!("the idle connection was not closed: {other:?}"),
+    }
+    strict.expect_log("idle timeout: no traffic for 1 s");
+}
