@@ -1,6 +1,7 @@
 //! The few MongoDB wire-protocol facts mongossl needs: telling a TLS hello
-//! from plaintext MongoDB, HTTP or SSLv2 by a connection's first bytes, and
-//! the message header and OP_MSG framing that `mongossl check` sends its
+//! from plaintext MongoDB, HTTP or SSLv2 by a connection's first bytes, the
+//! way mongod does on a port that takes both (allowSSL/preferSSL); and the
+//! message header and OP_MSG framing that `mongossl check` sends its
 //! `hello` in (the BSON inside is `check::bson`'s business).
 
 /// What a connection's first bytes look like.
@@ -34,8 +35,29 @@ pub fn classify_first_bytes(bytes: &[u8]) -> FirstBytes {
     }
 }
 
-/// Length of the standard message header.
+/// The size of a MongoDB message header: what mongod reads before it
+/// decides whether a connection speaks SSL.
 pub const HEADER_LEN: usize = 16;
+
+/// mongod's reply to an HTTP request on the native driver port.
+pub const HTTP_NOTICE: &[u8] = b"HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 84\r\n\r\nIt looks like you are trying to access MongoDB over HTTP on the native driver port.\n";
+
+/// mongod's decision on a full 16-byte header: `GET ` is HTTP; a
+/// `responseTo` field (bytes 8..12, little-endian) other than 0 or -1 cannot
+/// start a client's MongoDB message, so it is a TLS ClientHello; anything
+/// else is plaintext MongoDB.
+pub fn classify_header(header: &[u8; HEADER_LEN]) -> FirstBytes {
+    if header.starts_with(b"GET ") {
+        return FirstBytes::Http;
+    }
+    let response_to = i32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if response_to != 0 && response_to != -1 {
+        FirstBytes::Tls
+    } else {
+        FirstBytes::Plaintext
+    }
+}
+
 /// `OP_MSG`, the only opcode of MongoDB 3.6 and later.
 pub const OP_MSG: i32 = 2013;
 /// mongod's `maxMessageSizeBytes`: no message is larger.
@@ -122,6 +144,31 @@ pub fn op_msg_body(payload: &[u8]) -> Result<&[u8], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifies_headers_like_mongod() {
+        let op_msg = [58, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xdd, 0x07, 0, 0];
+        assert_eq!(classify_header(&op_msg), FirstBytes::Plaintext);
+        let mut legacy = op_msg;
+        legacy[8..12].copy_from_slice(&(-1i32).to_le_bytes());
+        assert_eq!(classify_header(&legacy), FirstBytes::Plaintext);
+        // A TLS 1.2/1.3 ClientHello: record header, handshake header, version, random.
+        let hello = [
+            0x16, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3, 0x5e, 0x11, 0x22, 0x33, 0x44,
+        ];
+        assert_eq!(classify_header(&hello), FirstBytes::Tls);
+        let mut get = [b' '; HEADER_LEN];
+        get[..4].copy_from_slice(b"GET ");
+        assert_eq!(classify_header(&get), FirstBytes::Http);
+        assert_eq!(
+            HTTP_NOTICE.len()
+                - HTTP_NOTICE
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(0, |p| p + 4),
+            84
+        );
+    }
 
     #[test]
     fn classifies() {

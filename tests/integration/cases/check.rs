@@ -235,7 +235,7 @@ fn host_name_must_be_in_the_certificate_unless_allowed() {
     let pki = Pki::new();
     let named = pki::issue(
         &Spec {
-            sans: Some(&["db.example"]),
+            only_dns: Some("db.example"),
             ..Spec::new("db.example", Purpose::Server)
         },
         Some(&pki.ca),

@@ -4,4 +4,6 @@ mod check;
 mod fips;
 mod peer_policy;
 mod relay;
+mod service;
 mod startup;
+mod tunnel;

@@ -59,9 +59,9 @@ pub struct Spec<'a> {
     /// Validity relative to now, in days.
     pub not_before_days: i64,
     pub not_after_days: i64,
-    /// A server certificate's names (an address becomes an IP name);
-    /// None: localhost, 127.0.0.1 and ::1.
-    pub sans: Option<&'a [&'a str]>,
+    /// For a server: its only DNS name (instead of localhost and the
+    /// loopback addresses).
+    pub only_dns: Option<&'a str>,
 }
 
 impl<'a> Spec<'a> {
@@ -71,7 +71,7 @@ impl<'a> Spec<'a> {
             purpose,
             not_before_days: -1,
             not_after_days: 365,
-            sans: None,
+            only_dns: None,
         }
     }
 }
@@ -133,15 +133,15 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
             b.append_extension(ExtendedKeyUsage::new().server_auth().build().expect("eku"))
                 .expect("ext");
             let ctx = b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
-            let mut san = SubjectAlternativeName::new();
-            for name in spec.sans.unwrap_or(&["localhost", "127.0.0.1", "::1"]) {
-                if name.parse::<std::net::IpAddr>().is_ok() {
-                    san.ip(name);
-                } else {
-                    san.dns(name);
-                }
+            let san = match spec.only_dns {
+                Some(name) => SubjectAlternativeName::new().dns(name).build(&ctx),
+                None => SubjectAlternativeName::new()
+                    .dns("localhost")
+                    .ip("127.0.0.1")
+                    .ip("::1")
+                    .build(&ctx),
             }
-            let san = san.build(&ctx).expect("san");
+            .expect("san");
             b.append_extension(san).expect("ext");
         }
         Purpose::Client => {

@@ -50,13 +50,20 @@ impl Server {
         let mut command = Command::new(BINARY);
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in env {
             command.env(k, v);
         }
+        Server::start_command(command)
+    }
+
+    /// Starts a prepared command (its program and arguments are the
+    /// caller's) and waits for it to listen.
+    pub fn start_command(mut command: Command) -> Server {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
         if let Some(out) = child.stdout.take() {
@@ -147,6 +154,27 @@ impl Server {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit code.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 
