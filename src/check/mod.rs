@@ -12,6 +12,7 @@ pub mod net;
 pub mod report;
 pub mod uri;
 
+use std::io::Write;
 use std::time::Duration;
 
 use openssl::asn1::Asn1Time;
@@ -58,11 +59,25 @@ fn usage() -> String {
     )
 }
 
+/// Writes to stdout or stderr, ignoring errors: a reader that went away
+/// (`mongossl check ... | head -1`) must not turn into a panic, and the
+/// exit code still tells the result.
+fn emit(text: &str, to_stderr: bool) {
+    let _ = if to_stderr {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().lock().write_all(text.as_bytes())
+    };
+}
+
 /// Runs `mongossl check` with the arguments after `check`; returns the
 /// process exit code.
 pub fn run(args: &[String]) -> u8 {
     let usage_error = |text: String| {
-        eprintln!("mongossl check: {text}\nTry 'mongossl check --help'.");
+        emit(
+            &format!("mongossl check: {text}\nTry 'mongossl check --help'.\n"),
+            true,
+        );
         FailureKind::Usage.exit_code()
     };
     let matches = match make_opts().parse(args) {
@@ -70,7 +85,7 @@ pub fn run(args: &[String]) -> u8 {
         Err(e) => return usage_error(e.to_string()),
     };
     if matches.opt_present("help") {
-        println!("{}", usage());
+        emit(&format!("{}\n", usage()), false);
         return 0;
     }
     let timeout = match matches.opt_str("timeoutSecs") {
@@ -87,12 +102,12 @@ pub fn run(args: &[String]) -> u8 {
     };
     let report = check(uri, Duration::from_secs(timeout));
     if matches.opt_present("json") {
-        println!("{}", report::json(&report));
+        emit(&format!("{}\n", report::json(&report)), false);
     } else {
-        print!("{}", report::text(&report));
+        emit(&report::text(&report), false);
         match &report.failure {
-            None => println!("OK"),
-            Some(f) => eprintln!("{}", report::verdict(f)),
+            None => emit("OK\n", false),
+            Some(f) => emit(&format!("{}\n", report::verdict(f)), true),
         }
     }
     report.exit_code()
