@@ -8,7 +8,7 @@
 #                                      to run a subset, KEEP_WORK=1 keeps the logs)
 #
 # It installs the client tools (scripts/install-deps.sh), builds mongossl if
-# needed, makes a throwaway PKI, starts one backend and five mongossl instances
+# needed, makes a throwaway PKI, starts one backend and eight mongossl instances
 # in front of it, and runs the cases in scripts/integration/. Each case prints
 # `PASS name` or `FAIL name: reason`; the last line is `N passed, M failed`.
 # Exit status is non-zero on any failure. Every process started here is stopped
@@ -70,6 +70,12 @@ start_instance crl --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --ssl
 start_instance weak --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --sslWeakCertificateValidation
 start_instance encsrv --sslPEMKeyFile "$P/server-enc.pem" --sslPEMKeyPassword "$PKI_SERVER_PASSWORD" \
     --sslCAFile "$P/ca.pem"
+# One SSL-only instance per suite for the plaintext-refusal case: mongossl logs
+# at most one plaintext refusal per client address every 10 s, so suites run
+# back to back (e.g. with CASES=plaintext) must not share one.
+for suite in pymongo mongosh node; do
+    start_instance "plain-$suite" --sslPEMKeyFile "$P/server.pem"
+done
 
 # mongosh gets a private home with telemetry off; --quiet also skips its
 # update check, so it never reaches for the network.
