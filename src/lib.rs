@@ -10,13 +10,16 @@
 //! - [`config`] — command line and config file (mongod's spelling) → `Config`.
 //! - [`fips`] — the one place that switches FIPS on and proves it.
 //! - [`tls`] — PEM loading, the server context, mongod's peer policy; no sockets.
-//! - [`wire`] — what a connection's first bytes are.
+//! - [`wire`] — what a connection's first bytes are; message header, OP_MSG.
 //! - [`proxy`] — the mio event loop, connection phases and the relay.
 //! - [`ops`] — logging.
+//! - [`check`] — `mongossl check URI`: a one-shot blocking client that sends
+//!   `hello` and reports TLS, certificate and reply (uses `tls`, `wire`).
 //!
 //! [`serve`] ties them together in the order that matters: FIPS before any
 //! TLS context, every file checked before anything binds.
 
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod fips;

@@ -234,7 +234,9 @@ pub fn make_opts() -> getopts::Options {
 /// The `--help` text. It shows option names only, never values, so no
 /// password can appear in it.
 pub fn usage() -> String {
-    make_opts().usage("Usage: mongossl [options]\n\nAn SSL/TLS front door for MongoDB's mongod.")
+    make_opts().usage(
+        "Usage: mongossl [options]\n       mongossl check [--json] [--timeoutSecs N] URI   (see mongossl check --help)\n\nAn SSL/TLS front door for MongoDB's mongod.",
+    )
 }
 
 /// Parses the command line (without the program name) into raw values.
