@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         step: usize::from(step).max(1) * 7,
         blocked: false,
     };
-    let ssl = Ssl::new(&tls().context).expect("ssl");
+    let ssl = Ssl::new(&tls().contexts[0]).expect("ssl");
     let mut stream = SslStream::new(ssl, wire).expect("stream");
     // Each round consumes input or ends: bounded by the input's length.
     for _ in 0..(2 * rest.len() + 8) {

@@ -1,8 +1,10 @@
-//! The whole server under fuzzed clients: mongossl's real event loop runs
-//! in a thread (loopback listener, real TLS context, an echo backend), and
-//! each input is one client over loopback. Input byte 0 picks the mode:
-//! - even: raw bytes (the input, cut into writes) and then EOF;
-//! - odd: a real TLS handshake, then a script of operations (write bytes,
+//! The whole server under fuzzed clients: mongossl's real event loops run
+//! in threads (loopback listeners, real TLS context, an echo backend), and
+//! each input is one client over loopback. Input byte 0 picks the port
+//! (bit 1: SSL required, or SSL preferred with first-bytes sniffing) and
+//! the client (bit 0):
+//! - 0: raw bytes (the input, cut into writes) and then EOF;
+//! - 1: a real TLS handshake, then a script of operations (write bytes,
 //!   read, close_notify, raw bytes under TLS, vanish), checking that what
 //!   comes back is exactly a prefix of what was written.
 //!
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use mongossl::config::Upstream;
-use mongossl::proxy::{EventLoop, ServerSettings};
+use mongossl::proxy::{LoopSettings, LoopTls, PeerPolicy, PortMode, Proxy};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 
 fn echo_backend() -> std::net::SocketAddr {
@@ -43,28 +45,42 @@ fn echo_backend() -> std::net::SocketAddr {
     addr
 }
 
-/// Starts mongossl's event loop once; returns its port.
-fn server_port() -> u16 {
-    static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
+/// Starts mongossl's event loop (one loop, as `--loops 1`) once per port
+/// mode: SSL required, and SSL preferred (first-bytes sniffing decides).
+/// Returns the two ports.
+fn server_ports() -> (u16, u16) {
+    static PORTS: OnceLock<(u16, u16)> = OnceLock::new();
+    *PORTS.get_or_init(|| {
         let upstream = Upstream::Tcp(echo_backend());
-        let (listeners, port) =
-            mongossl::proxy::bind(&["127.0.0.1".parse().expect("ip")], 0).expect("bind");
-        let settings = ServerSettings {
-            upstream,
-            tls: Some(mongossl_fuzz::server_tls()),
-            max_conns: 1000,
-            handshake_timeout: Duration::from_secs(2),
+        let tls = mongossl_fuzz::server_tls();
+        let loop_tls = LoopTls {
+            context: tls.contexts[0].clone(),
+            policy: PeerPolicy {
+                verify_clients: false,
+                weak_cert_validation: false,
+            },
         };
-        let mut event_loop = EventLoop::new(listeners, settings).expect("event loop");
-        std::thread::spawn(move || {
-            let result = event_loop.run();
-            panic!(
-                "the event loop returned: {:?}",
-                result.err().map(|e| e.to_string())
-            );
-        });
-        port
+        let mut ports = Vec::new();
+        for mode in [PortMode::Require, PortMode::Prefer] {
+            let (listeners, port) =
+                mongossl::proxy::listen::bind(&["127.0.0.1".parse().expect("ip")], 0, 1)
+                    .expect("bind");
+            let settings = LoopSettings {
+                upstream: upstream.clone(),
+                mode,
+                tls: Some(loop_tls.clone()),
+                tunnel: None,
+                handshake_timeout: Duration::from_secs(2),
+                idle_timeout: None,
+            };
+            let mut settings = Some(settings);
+            let proxy = Proxy::start(listeners, 1000, |_| settings.take().expect("one loop"))
+                .expect("event loop");
+            // The loops run until the process ends.
+            std::mem::forget(proxy);
+            ports.push(port);
+        }
+        (ports[0], ports[1])
     })
 }
 
@@ -179,10 +195,15 @@ fn tls_client(port: u16, script: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let port = server_port();
-    match data.split_first() {
-        Some((mode, rest)) if mode % 2 == 1 => tls_client(port, rest),
-        Some((_, rest)) => raw_client(port, rest),
-        None => raw_client(port, data),
+    let (required, preferred) = server_ports();
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    // Bit 1 picks the port: SSL required, or preferred (plaintext relayed).
+    let port = if mode & 2 == 0 { required } else { preferred };
+    if mode & 1 == 1 {
+        tls_client(port, rest);
+    } else {
+        raw_client(port, rest);
     }
 });

@@ -51,7 +51,7 @@ pub fn identity_pem() -> PathBuf {
     .clone()
 }
 
-/// The server's TLS context, exactly as `mongossl` builds it.
+/// The server's TLS context (one copy), exactly as `mongossl` builds it.
 pub fn server_tls() -> ServerTls {
     let settings = SslSettings {
         pem_key_file: identity_pem(),
@@ -61,7 +61,7 @@ pub fn server_tls() -> ServerTls {
         weak_cert_validation: false,
     };
     let fips = mongossl::fips::decide(None).expect("no FIPS");
-    mongossl::tls::server::build(&settings, &fips).expect("server context")
+    mongossl::tls::server::build(&settings, &fips, 1).expect("server context")
 }
 
 /// Replaces an `upstream` value that would need a name lookup: fuzzing

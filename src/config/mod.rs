@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod options;
+pub mod tunnel;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::fips::FipsRequest;
 use options::RawOptions;
+pub use tunnel::TunnelSettings;
 
 /// What `main` should do.
 #[derive(Debug)]
@@ -29,10 +31,17 @@ pub struct Config {
     pub upstream: Upstream,
     pub max_conns: usize,
     pub handshake_timeout: Duration,
+    /// Event loops (threads).
+    pub threads: usize,
+    pub shutdown_timeout: Duration,
+    /// `None`: relayed connections may idle for ever (the default).
+    pub idle_timeout: Option<Duration>,
     /// `None` when `sslOnNormalPorts` is off: plaintext relay.
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
     pub log: LogSettings,
+    /// `Some` in the client-tunnel role (`--client`).
+    pub tunnel: Option<TunnelSettings>,
 }
 
 /// The SSL options of the listen port.
@@ -94,6 +103,7 @@ impl fmt::Display for Upstream {
 pub const DEFAULT_PORT: u16 = 27017;
 const DEFAULT_MAX_CONNS: usize = 1_000_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 
 /// Parses the command line (without the program name), reads the config
 /// file it names, and validates the result.
@@ -116,6 +126,11 @@ pub fn from_args(args: &[String]) -> Result<Command, Error> {
 /// Applies mongod's rules to raw option values.
 pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
+    let tunnel = if flag("client") {
+        Some(tunnel::validate(raw)?)
+    } else {
+        None
+    };
     let ssl_on = flag("sslOnNormalPorts");
 
     // mongod's rule: every SSL option needs SSL to be on.
@@ -128,7 +143,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         "sslFIPSMode",
         "sslFIPSConfig",
     ];
-    if !ssl_on {
+    if !ssl_on && tunnel.is_none() {
         let given = NEEDS_SSL
             .iter()
             .find(|name| raw.get(**name).is_some_and(|v| v != "false"));
@@ -164,6 +179,15 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         None
     };
 
+    if tunnel.is_none() {
+        for name in ["ssl", "sslAllowInvalidHostnames"] {
+            if flag(name) {
+                return Err(Error::options(format!(
+                    "--{name} is a client tunnel option: give --client too"
+                )));
+            }
+        }
+    }
     let fips = flag("sslFIPSMode").then(|| FipsRequest {
         config: raw.get("sslFIPSConfig").map(PathBuf::from),
     });
@@ -201,6 +225,17 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(n) => Duration::from_secs(n),
             None => Duration::from_secs(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
         },
+        threads: match number::<usize>(raw, "threads")? {
+            Some(0) => return Err(Error::options("--threads must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        idle_timeout: number::<u64>(raw, "idleTimeoutSecs")?
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs),
+        shutdown_timeout: Duration::from_secs(
+            number::<u64>(raw, "shutdownTimeoutSecs")?.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        ),
         ssl,
         fips,
         log: LogSettings {
@@ -208,6 +243,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             logpath: raw.get("logpath").map(PathBuf::from),
             logappend: flag("logappend"),
         },
+        tunnel,
     })
 }
 

@@ -165,6 +165,48 @@ pub const OPTIONS: &[OptionSpec] = &[
         "SECS",
         "close connections whose SSL handshake takes longer (default 10)",
     ),
+    spec(
+        "client",
+        Kind::Flag,
+        "",
+        "client tunnel: plaintext on --port, SSL to the server at --upstream",
+    ),
+    spec(
+        "ssl",
+        Kind::Flag,
+        "",
+        "client tunnel: connect to the server with SSL",
+    ),
+    spec(
+        "sslAllowInvalidCertificates",
+        Kind::Flag,
+        "",
+        "client tunnel: do not verify the server's certificate",
+    ),
+    spec(
+        "sslAllowInvalidHostnames",
+        Kind::Flag,
+        "",
+        "client tunnel: do not check the server certificate's host names",
+    ),
+    spec(
+        "idleTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "close relayed connections without traffic for SECS (default 0: never)",
+    ),
+    spec(
+        "threads",
+        Kind::Value,
+        "N",
+        "event loops, one per thread (default: one per CPU core)",
+    ),
+    spec(
+        "shutdownTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
+    ),
 ];
 
 /// Looks an option up by its long name.
@@ -192,7 +234,9 @@ pub fn make_opts() -> getopts::Options {
 /// The `--help` text. It shows option names only, never values, so no
 /// password can appear in it.
 pub fn usage() -> String {
-    make_opts().usage("Usage: mongossl [options]\n\nAn SSL/TLS front door for MongoDB's mongod.")
+    make_opts().usage(
+        "Usage: mongossl [options]\n       mongossl check [--json] [--timeoutSecs N] URI   (see mongossl check --help)\n\nAn SSL/TLS front door for MongoDB's mongod.",
+    )
 }
 
 /// Options whose values are secrets.

@@ -2,7 +2,6 @@
 //! and chain, the protocol and cipher policy (mongod's defaults or
 //! stricter), and client-certificate verification against the CA and CRL.
 
-use foreign_types::ForeignTypeRef;
 use openssl::ssl::{
     SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
 };
@@ -37,9 +36,10 @@ const GROUPS_FIPS: &str = "P-256:P-384:P-521";
 /// rarely resume, and each ticket costs a share of a full handshake.
 const SESSION_TICKETS: usize = 1;
 
-/// A ready server context and what the log should say about it.
+/// Ready server contexts (one per event loop) and what the log should say
+/// about them.
 pub struct ServerTls {
-    pub context: SslContext,
+    pub contexts: Vec<SslContext>,
     /// Whether a CA file was given, so client certificates are checked.
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
@@ -49,14 +49,6 @@ pub struct ServerTls {
     pub revoked_count: Option<usize>,
 }
 
-// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
-unsafe extern "C" {
-    fn X509_STORE_add_crl(
-        store: *mut openssl_sys::X509_STORE,
-        crl: *mut openssl_sys::X509_CRL,
-    ) -> i32;
-}
-
 fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
     move |source| Error::Tls {
         what: what.to_string(),
@@ -64,14 +56,20 @@ fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '
     }
 }
 
-/// Builds the server context. Taking the FIPS decision by reference is
-/// the ordering contract: no context can exist before FIPS was decided,
-/// and only `fips::decide` can make a decision; it cannot be forged:
+/// Builds `copies` identical server contexts (one per event loop, so the
+/// loops share no OpenSSL locks) from files read once, so a reload never
+/// mixes old and new files. Taking the FIPS decision by reference is the
+/// ordering contract: no context can exist before FIPS was decided, and
+/// only `fips::decide` can make a decision; it cannot be forged:
 ///
 /// ```compile_fail
 /// let forged = mongossl::fips::FipsDecision { enabled: true, module: None };
 /// ```
-pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, Error> {
+pub fn build(
+    settings: &SslSettings,
+    fips: &FipsDecision,
+    copies: usize,
+) -> Result<ServerTls, Error> {
     let identity = pem::load_key_file(
         "sslPEMKeyFile",
         &settings.pem_key_file,
@@ -105,7 +103,49 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         ),
         Validity::Valid => {}
     }
+    let cas = match &settings.ca_file {
+        Some(path) => Some(pem::load_ca_file("sslCAFile", path)?),
+        None => None,
+    };
+    let crls = match (&settings.crl_file, &cas) {
+        (Some(path), Some(_)) => Some(pem::load_crl_file("sslCRLFile", path)?),
+        _ => None,
+    };
+    let material = Material {
+        identity,
+        cas,
+        crls,
+    };
+    let contexts = (0..copies.max(1))
+        .map(|_| make_context(&material, settings, fips))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServerTls {
+        contexts,
+        verify_clients: settings.ca_file.is_some(),
+        weak_cert_validation: settings.weak_cert_validation,
+        certificate_subject: subject,
+        certificate_expiry: expiry,
+        revoked_count: material.crls.as_ref().map(|crls| {
+            crls.iter()
+                .map(|c| c.get_revoked().map_or(0, |r| r.len()))
+                .sum()
+        }),
+    })
+}
 
+/// The parsed files a context is made from.
+struct Material {
+    identity: pem::KeyAndChain,
+    cas: Option<Vec<openssl::x509::X509>>,
+    crls: Option<Vec<openssl::x509::X509Crl>>,
+}
+
+fn make_context(
+    material: &Material,
+    settings: &SslSettings,
+    fips: &FipsDecision,
+) -> Result<SslContext, Error> {
+    let identity = &material.identity;
     let mut builder = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(tls_error("creating the SSL context"))?;
     apply_protocol_policy(&mut builder, fips.is_fips())?;
@@ -115,9 +155,9 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
     builder
         .set_certificate(&identity.cert)
         .map_err(tls_error("using the certificate"))?;
-    for extra in identity.chain {
+    for extra in &identity.chain {
         builder
-            .add_extra_chain_cert(extra)
+            .add_extra_chain_cert(extra.clone())
             .map_err(tls_error("adding a chain certificate"))?;
     }
     builder.check_private_key().map_err(|e| {
@@ -131,9 +171,7 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         )
     })?;
 
-    let mut revoked_count = None;
-    if let Some(ca_path) = &settings.ca_file {
-        let cas = pem::load_ca_file("sslCAFile", ca_path)?;
+    if let Some(cas) = &material.cas {
         let mut store = X509StoreBuilder::new().map_err(tls_error("creating the CA store"))?;
         let mut names = Stack::<X509Name>::new().map_err(tls_error("listing CA names"))?;
         for ca in cas {
@@ -145,34 +183,19 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
                 )
                 .map_err(tls_error("listing CA names"))?;
             store
-                .add_cert(ca)
+                .add_cert(ca.clone())
                 .map_err(tls_error("adding a CA certificate"))?;
         }
         // A client certificate must be fit for client authentication.
         store
             .set_purpose(X509PurposeId::SSL_CLIENT)
             .map_err(tls_error("setting the certificate purpose"))?;
-        if let Some(crl_path) = &settings.crl_file {
-            let crls = pem::load_crl_file("sslCRLFile", crl_path)?;
-            let mut count = 0;
-            for crl in &crls {
-                count += crl.get_revoked().map_or(0, |r| r.len());
-                // SAFETY: both pointers are valid for the call; the store
-                // takes its own reference to the CRL (X509_STORE_add_crl
-                // up-refs it), so dropping `crls` afterwards is sound.
-                let added = unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) };
-                if added != 1 {
-                    return Err(Error::Tls {
-                        what: format!("adding the revocation list {}", crl_path.display()),
-                        source: openssl::error::ErrorStack::get(),
-                    });
-                }
-            }
+        if let Some(crls) = &material.crls {
+            pem::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
             // mongod checks the leaf against the CRL.
             store
                 .set_flags(X509VerifyFlags::CRL_CHECK)
                 .map_err(tls_error("enabling CRL checks"))?;
-            revoked_count = Some(count);
         }
         builder.set_cert_store(store.build());
         builder.set_client_ca_list(names);
@@ -184,15 +207,7 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
     builder
         .set_session_id_context(b"mongossl")
         .map_err(tls_error("setting the session id context"))?;
-
-    Ok(ServerTls {
-        context: builder.build(),
-        verify_clients: settings.ca_file.is_some(),
-        weak_cert_validation: settings.weak_cert_validation,
-        certificate_subject: subject,
-        certificate_expiry: expiry,
-        revoked_count,
-    })
+    Ok(builder.build())
 }
 
 /// A private key that other users can read is as good as published: say
@@ -211,8 +226,12 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
     }
 }
 
-/// Protocol versions, suites, groups and modes shared by every context.
-fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<(), Error> {
+/// Protocol versions, suites, groups and modes shared by every context
+/// (the client tunnel uses it too).
+pub(crate) fn apply_protocol_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+) -> Result<(), Error> {
     builder
         .set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls_error("setting the minimum TLS version"))?;

@@ -2,11 +2,14 @@
 
 mod backend_faults;
 mod cert_matrix;
+mod check;
 mod fips;
 mod hostile;
 mod peer_policy;
 mod relay;
 mod secrets;
+mod service;
 mod slow;
 mod soak;
 mod startup;
+mod tunnel;

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_mongossl");
@@ -16,15 +17,26 @@ pub struct Server {
     log: Arc<Mutex<String>>,
 }
 
-fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
+    collect_twice(reader, log, None)
+}
+
+/// Collects lines into `log` and, if given, into `copy` as well.
+fn collect_twice(
+    reader: impl std::io::Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    copy: Option<Arc<Mutex<String>>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if let Ok(mut text) = log.lock() {
-                text.push_str(&line);
-                text.push('\n');
+            for log in std::iter::once(&log).chain(copy.as_ref()) {
+                if let Ok(mut text) = log.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
             }
         }
-    });
+    })
 }
 
 impl Server {
@@ -39,7 +51,10 @@ impl Server {
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
             .args(args);
-        Server::spawn(command, env)
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Server::start_command(command)
     }
 
     /// Starts mongossl with at most `nofile` open file descriptors. A
@@ -53,17 +68,16 @@ impl Server {
             .arg(BINARY)
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
             .args(args);
-        Server::spawn(command, &[])
+        Server::start_command(command)
     }
 
-    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Server {
+    /// Starts a prepared command (its program and arguments are the
+    /// caller's) and waits for it to listen.
+    pub fn start_command(mut command: Command) -> Server {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
         if let Some(out) = child.stdout.take() {
@@ -188,6 +202,27 @@ impl Server {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit code.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Server {
@@ -206,7 +241,10 @@ impl Drop for Server {
 /// The result of a mongossl run that should exit by itself.
 pub struct Exit {
     pub code: Option<i32>,
+    /// stdout and stderr, interleaved as they came.
     pub output: String,
+    /// stdout alone.
+    pub stdout: String,
 }
 
 /// Runs mongossl expecting it to exit within 20 s (it is killed if not).
@@ -219,11 +257,13 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         .spawn()
         .expect("spawn mongossl");
     let log = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        collect(out, log.clone());
+        readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
     }
     if let Some(err) = child.stderr.take() {
-        collect(err, log.clone());
+        readers.push(collect(err, log.clone()));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -237,12 +277,16 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // Let the reader threads drain the pipes.
-    std::thread::sleep(Duration::from_millis(50));
+    // The pipes end with the process: wait until everything was read.
+    for reader in readers {
+        let _ = reader.join();
+    }
     let output = log.lock().map(|t| t.clone()).unwrap_or_default();
+    let stdout = stdout.lock().map(|t| t.clone()).unwrap_or_default();
     Exit {
         code: status.and_then(|s| s.code()),
         output,
+        stdout,
     }
 }
 
