@@ -215,12 +215,7 @@ fn mongod_resets_a_connection_mid_reply() {
         }
         assert!(got <= 512 * 1024, "{got} bytes");
     }
-    assert_eq!(
-        server.count_in_log("upstream error: Connection reset by peer"),
-        3,
-        "{}",
-        server.log()
-    );
+    server.expect_count("upstream error: Connection reset by peer", 3);
     assert!(server.is_running());
     server.expect_fds(fds);
 }

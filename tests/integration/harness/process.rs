@@ -139,6 +139,21 @@ impl Server {
         );
     }
 
+    /// Waits (up to 10 s) until `needle` occurs at least `count` times:
+    /// a client may see its close before the server logs it.
+    pub fn expect_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count_in_log(needle) < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            self.count_in_log(needle) >= count,
+            "{needle:?} logged {} times, expected {count}; log:\n{}",
+            self.count_in_log(needle),
+            self.log()
+        );
+    }
+
     /// How many times `needle` occurs in the log so far.
     pub fn count_in_log(&self, needle: &str) -> usize {
         self.log().matches(needle).count()
