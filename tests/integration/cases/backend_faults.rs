@@ -284,3 +284,41 @@ fn mongod_accepts_then_stalls() {
     assert!(server.is_running());
     server.expect_fds(fds);
 }
+
+#[test]
+fn a_stalled_mongod_is_cut_by_the_idle_timeout_when_set() {
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+    {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().map_while(Result::ok).take(1) {
+                if let Ok(mut list) = held.lock() {
+                    list.push(s);
+                }
+            }
+        });
+    }
+    let mut server = Server::start(&args(&[
+        "--upstream",
+        &format!("127.0.0.1:{port}"),
+        "--sslOnNormalPorts",
+        "--sslPEMKeyFile",
+        &pki.arg("server.pem"),
+        "--idleTimeoutSecs",
+        "1",
+    ]));
+    let fds = server.open_fds();
+    let mut client = tls_connect(server.port, &ca_client(&pki)).expect("connect");
+    client.write_all(b"hello?").expect("request");
+    // No reply ever comes; after 1 s without traffic mongossl closes the
+    // client cleanly (close_notify) and lets mongod's socket go.
+    let mut buf = [0u8; 16];
+    assert_eq!(client.read(&mut buf).expect("a clean close"), 0);
+    server.expect_log("idle timeout: no traffic for 1 s");
+    assert!(server.is_running());
+    drop(client);
+    server.expect_fds(fds);
+}
