@@ -15,7 +15,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -49,6 +49,7 @@ fn echo_backend() -> std::net::SocketAddr {
 /// mode: SSL required, and SSL preferred (first-bytes sniffing decides).
 /// Returns the two ports.
 fn server_ports() -> (u16, u16) {
+    static RUNNING: Mutex<Vec<Proxy>> = Mutex::new(Vec::new());
     static PORTS: OnceLock<(u16, u16)> = OnceLock::new();
     *PORTS.get_or_init(|| {
         let upstream = Upstream::Tcp(echo_backend());
@@ -76,8 +77,9 @@ fn server_ports() -> (u16, u16) {
             let mut settings = Some(settings);
             let proxy = Proxy::start(listeners, 1000, |_| settings.take().expect("one loop"))
                 .expect("event loop");
-            // The loops run until the process ends.
-            std::mem::forget(proxy);
+            // The loops run until the process ends; keeping their handle
+            // reachable keeps LeakSanitizer quiet about it.
+            RUNNING.lock().expect("lock").push(proxy);
             ports.push(port);
         }
         (ports[0], ports[1])
