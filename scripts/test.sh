@@ -66,7 +66,9 @@ say "TLS scan of the running server (sslyze)"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/tls-scan.sh
 
 say "fuzz targets, ${MONGOSSL_FUZZ_SECONDS:-20} s each (cargo-fuzz)"
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 bash scripts/fuzz.sh "${MONGOSSL_FUZZ_SECONDS:-20}"
+RUSTC_BOOTSTRAP=1 cargo clippy --quiet --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh

@@ -12,7 +12,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SSLYZE_VERSION=6.3.1
-DEPS=${MONGOSSL_DEPS:-$HOME/.cache/mongossl/deps}
+# install-deps.sh brings python3 with venv (apt only if missing) and
+# names the deps directory; the integration step needs it anyway.
+DEPS=$(bash "$ROOT/scripts/install-deps.sh" | tail -n 1)
 VENV="$DEPS/scan-venv"
 
 # shellcheck source=lib/pki.sh
