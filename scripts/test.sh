@@ -46,6 +46,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 say "cargo test"
 cargo test --quiet 2>&1
 
+say "1,000 slow clients against the handshake timeout"
+bash scripts/slow-clients.sh 500
+
 say "release build"
 cargo build --release --quiet
 

@@ -63,7 +63,7 @@ fn silent_and_dripping_clients_are_closed_by_the_handshake_timeout() {
     let mut drip: Vec<TcpStream> = (0..n)
         .map(|_| TcpStream::connect(("127.0.0.1", server.port)).expect("connect"))
         .collect();
-    // One byte per connection per round, a round every 300 ms: each
+    // One byte per connection per round, a round every second: each
     // dripping client is still in the middle of its hello at the timeout.
     let hello = hello::client_hello(GOOD_SUITES, 0);
     let dripper = {
@@ -76,7 +76,7 @@ fn silent_and_dripping_clients_are_closed_by_the_handshake_timeout() {
                 if streams.is_empty() || started.elapsed() > Duration::from_secs(10) {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_secs(1));
             }
         })
     };
