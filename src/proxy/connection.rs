@@ -167,12 +167,17 @@ impl Connection {
         }
         let ssl = stream.ssl();
         let peer_cert = ssl.peer_certificate();
-        let (verify_clients, weak) = ctx.tls.map_or((false, false), |t| {
-            (t.verify_clients, t.weak_cert_validation)
+        let (verify_clients, weak, allow_invalid) = ctx.tls.map_or((false, false, false), |t| {
+            (
+                t.verify_clients,
+                t.weak_cert_validation,
+                t.allow_invalid_certificates,
+            )
         });
         let verdict = policy::judge(
             verify_clients,
             weak,
+            allow_invalid,
             peer_cert.as_deref(),
             policy::first_verify_error(ssl),
         );
@@ -184,6 +189,10 @@ impl Connection {
                 // A close_notify tells the client it was refused on purpose.
                 let _ = stream.shutdown();
                 return (Phase::Gone, Step::Close(text));
+            }
+            PeerVerdict::AcceptInvalid { subject, warning } => {
+                log::warn!(target: &self.context, "{warning}");
+                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
                 log::warn!(target: &self.context, "{}", policy::NO_CERTIFICATE);

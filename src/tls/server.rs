@@ -1,18 +1,22 @@
 //! Builds the server-side `SslContext` from mongod's SSL options: the key
 //! and chain, the protocol and cipher policy (mongod's defaults or
-//! stricter), and client-certificate verification against the CA and CRL.
+//! stricter, narrowed by `sslDisabledProtocols` and `sslCipherConfig`), and
+//! client-certificate verification against the CA and CRL.
 
 use foreign_types::ForeignTypeRef;
+use openssl::nid::Nid;
 use openssl::ssl::{
-    SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+    SslCipher, SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
+    SslVerifyMode, SslVersion,
 };
-use openssl::stack::Stack;
+use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509PurposeId};
 
 use super::pem::{self, Validity};
 use crate::config::SslSettings;
+use crate::config::protocols::Protocols;
 use crate::error::Error;
 use crate::fips::FipsDecision;
 
@@ -43,18 +47,26 @@ pub struct ServerTls {
     /// Whether a CA file was given, so client certificates are checked.
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
+    /// mongod's `sslAllowInvalidCertificates`: invalid client certificates
+    /// are let in with a warning.
+    pub allow_invalid_certificates: bool,
     pub certificate_subject: String,
     pub certificate_expiry: String,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
 }
 
-// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
+// OpenSSL functions that openssl-sys does not bind (all in OpenSSL 1.1.0+).
 unsafe extern "C" {
     fn X509_STORE_add_crl(
         store: *mut openssl_sys::X509_STORE,
         crl: *mut openssl_sys::X509_CRL,
     ) -> i32;
+    fn SSL_CTX_get_ciphers(
+        ctx: *const openssl_sys::SSL_CTX,
+    ) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    fn SSL_CIPHER_is_aead(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
+    fn SSL_CIPHER_get_auth_nid(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
 }
 
 fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
@@ -107,7 +119,12 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
 
     let mut builder = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(tls_error("creating the SSL context"))?;
-    apply_protocol_policy(&mut builder, fips.is_fips())?;
+    apply_protocol_policy(
+        &mut builder,
+        fips.is_fips(),
+        settings.protocols,
+        settings.cipher_config.as_deref(),
+    )?;
     builder
         .set_private_key(&identity.key)
         .map_err(tls_error("using the private key"))?;
@@ -188,6 +205,7 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         context: builder.build(),
         verify_clients: settings.ca_file.is_some(),
         weak_cert_validation: settings.weak_cert_validation,
+        allow_invalid_certificates: settings.allow_invalid_certificates,
         certificate_subject: subject,
         certificate_expiry: expiry,
         revoked_count,
@@ -195,18 +213,53 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
 }
 
 /// Protocol versions, suites, groups and modes shared by every context.
-fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<(), Error> {
+/// `protocols` narrows TLS 1.2+ (1.0 and 1.1 are never offered);
+/// `cipher_config` replaces the TLS 1.2 list and is refused unless every
+/// suite it yields passes `check_tls12_cipher`.
+fn apply_protocol_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+    protocols: Protocols,
+    cipher_config: Option<&str>,
+) -> Result<(), Error> {
+    let min = if protocols.tls1_2 {
+        SslVersion::TLS1_2
+    } else {
+        SslVersion::TLS1_3
+    };
     builder
-        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .set_min_proto_version(Some(min))
         .map_err(tls_error("setting the minimum TLS version"))?;
+    if !protocols.tls1_3 {
+        builder
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_error("setting the maximum TLS version"))?;
+    }
     let (ciphers, suites, groups) = if fips {
         (TLS12_CIPHERS_FIPS, TLS13_SUITES_FIPS, GROUPS_FIPS)
     } else {
         (TLS12_CIPHERS, TLS13_SUITES, GROUPS)
     };
-    builder
-        .set_cipher_list(ciphers)
-        .map_err(tls_error("setting the TLS 1.2 cipher list"))?;
+    match cipher_config {
+        Some(list) => {
+            let refused =
+                |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
+            builder.set_cipher_list(list).map_err(|e| {
+                refused(format!(
+                    "OpenSSL takes no suite from it ({})",
+                    crate::error::describe_openssl(&e)
+                ))
+            })?;
+            // What OpenSSL made of the list, not the text: `HIGH` or
+            // `ALL:!aNULL` are only judged by the suites they expand to.
+            for cipher in tls12_ciphers(builder) {
+                check_tls12_cipher(cipher, fips).map_err(refused)?;
+            }
+        }
+        None => builder
+            .set_cipher_list(ciphers)
+            .map_err(tls_error("setting the TLS 1.2 cipher list"))?,
+    }
     builder
         .set_ciphersuites(suites)
         .map_err(tls_error("setting the TLS 1.3 cipher suites"))?;
@@ -230,5 +283,52 @@ fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<
     builder
         .set_num_tickets(SESSION_TICKETS)
         .map_err(tls_error("setting the number of session tickets"))?;
+    Ok(())
+}
+
+/// The context's TLS 1.2-and-earlier suites, in preference order. (OpenSSL
+/// lists the TLS 1.3 suites too; those are set apart, by `set_ciphersuites`.)
+fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
+    // SAFETY: the stack belongs to the context, which `builder` keeps alive
+    // for the borrow; OpenSSL returns NULL only for a context without one.
+    let stack = unsafe { SSL_CTX_get_ciphers(builder.as_ptr()) };
+    if stack.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: a valid STACK_OF(SSL_CIPHER), borrowed as long as `builder`.
+    let stack: &StackRef<SslCipher> = unsafe { StackRef::from_ptr(stack) };
+    stack.iter().filter(|c| c.version() != "TLSv1.3").collect()
+}
+
+/// mongossl's floor for a suite an operator configured: authenticated
+/// encryption (AEAD: no CBC, RC4 or NULL), a server that proves itself
+/// with its RSA or ECDSA certificate (no anonymous, PSK or SRP suites),
+/// and in FIPS mode AES-GCM only, the FIPS 140-2 approved AEAD.
+fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
+    let name = cipher.name();
+    // SAFETY: `cipher` is a valid SSL_CIPHER for the call.
+    let aead = unsafe { SSL_CIPHER_is_aead(cipher.as_ptr()) } == 1;
+    if !aead {
+        return Err(format!(
+            "it allows {name}, which is not an AEAD suite (CBC, RC4 or NULL encryption)"
+        ));
+    }
+    // SAFETY: as above.
+    let auth = unsafe { SSL_CIPHER_get_auth_nid(cipher.as_ptr()) };
+    let auth = Nid::from_raw(auth).short_name().unwrap_or("unknown");
+    if !matches!(auth, "AuthRSA" | "AuthECDSA") {
+        return Err(format!(
+            "it allows {name}, whose server is not authenticated by a certificate ({auth})"
+        ));
+    }
+    let gcm = matches!(
+        cipher.cipher_nid(),
+        Some(Nid::AES_128_GCM) | Some(Nid::AES_256_GCM)
+    );
+    if fips && !gcm {
+        return Err(format!(
+            "it allows {name}, which FIPS 140-2 does not approve (AES-GCM only)"
+        ));
+    }
     Ok(())
 }
