@@ -30,7 +30,9 @@ pub fn obtain() -> Result<Password, Error> {
     if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
         return prompt();
     }
-    from_credentials(std::env::var_os("CREDENTIALS_DIRECTORY").as_deref())
+    // An empty value is treated as unset, as systemd never sets one.
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty());
+    from_credentials(dir.as_deref())
 }
 
 /// Reads the credential from `dir` (the value of `$CREDENTIALS_DIRECTORY`).

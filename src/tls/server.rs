@@ -244,16 +244,41 @@ fn apply_protocol_policy(
         Some(list) => {
             let refused =
                 |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
+            let level = security_level(builder);
             builder.set_cipher_list(list).map_err(|e| {
                 refused(format!(
                     "OpenSSL takes no suite from it ({})",
                     crate::error::describe_openssl(&e)
                 ))
             })?;
+            // `@SECLEVEL=0` in a list would quietly accept weak keys and
+            // signatures in certificates too.
+            let now = security_level(builder);
+            if now < level {
+                return Err(refused(format!(
+                    "it lowers OpenSSL's security level (from {level} to {now})"
+                )));
+            }
             // What OpenSSL made of the list, not the text: `HIGH` or
             // `ALL:!aNULL` are only judged by the suites they expand to.
-            for cipher in tls12_ciphers(builder) {
+            let offered = tls12_ciphers(builder);
+            for cipher in &offered {
                 check_tls12_cipher(cipher, fips).map_err(refused)?;
+            }
+            // OpenSSL skips a suite name it does not know or cannot offer
+            // (a typo; ChaCha20 in FIPS mode) as long as anything else
+            // matched: a suite the operator named must really be there.
+            if let Some(missing) =
+                named_suites(list).find(|n| !offered.iter().any(|c| c.name() == *n))
+            {
+                let why = if fips {
+                    "FIPS mode offers FIPS 140-2 approved suites only"
+                } else {
+                    "a misspelt or unknown name?"
+                };
+                return Err(refused(format!(
+                    "it names {missing}, which OpenSSL does not offer here ({why})"
+                )));
             }
         }
         None => builder
@@ -286,6 +311,13 @@ fn apply_protocol_policy(
     Ok(())
 }
 
+/// OpenSSL's security level of the context being built (the crate only
+/// offers it on a finished context).
+fn security_level(builder: &SslContextBuilder) -> i32 {
+    // SAFETY: the pointer is the builder's live SSL_CTX; the call reads it.
+    unsafe { openssl_sys::SSL_CTX_get_security_level(builder.as_ptr()) }
+}
+
 /// The context's TLS 1.2-and-earlier suites, in preference order. (OpenSSL
 /// lists the TLS 1.3 suites too; those are set apart, by `set_ciphersuites`.)
 fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
@@ -298,6 +330,15 @@ fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
     // SAFETY: a valid STACK_OF(SSL_CIPHER), borrowed as long as `builder`.
     let stack: &StackRef<SslCipher> = unsafe { StackRef::from_ptr(stack) };
     stack.iter().filter(|c| c.version() != "TLSv1.3").collect()
+}
+
+/// The single suites a cipher list names, as opposed to OpenSSL's
+/// categories (`HIGH`, `ECDHE+AESGCM`, `!aNULL`, `@STRENGTH`): every
+/// TLS 1.2 suite name has a dash, no category does.
+fn named_suites(list: &str) -> impl Iterator<Item = &str> {
+    list.split([':', ',', ' '])
+        .filter(|t| t.contains('-') && !t.contains('+'))
+        .filter(|t| !t.starts_with(['!', '-', '+', '@']))
 }
 
 /// mongossl's floor for a suite an operator configured: authenticated
@@ -331,4 +372,65 @@ fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(list: Option<&str>, protocols: Protocols) -> Result<SslContext, Error> {
+        let mut builder = SslContextBuilder::new(SslMethod::tls_server()).expect("builder");
+        apply_protocol_policy(&mut builder, false, protocols, list)?;
+        Ok(builder.build())
+    }
+
+    #[test]
+    fn named_suites_are_told_from_categories() {
+        let names: Vec<&str> = named_suites(
+            "HIGH:!aNULL:ECDHE+AESGCM:ECDHE-RSA-AES128-GCM-SHA256 AES128-SHA,@STRENGTH:-AES256-SHA",
+        )
+        .collect();
+        assert_eq!(names, ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"]);
+    }
+
+    #[test]
+    fn cipher_config_floor() {
+        let all = Protocols::default();
+        policy(
+            Some("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"),
+            all,
+        )
+        .expect("AEAD with certificates");
+        policy(Some("ECDHE+AESGCM:!aNULL"), all).expect("a category of AEAD suites");
+        for (list, needle) in [
+            ("ECDHE-RSA-AES128-SHA256", "not an AEAD suite"),
+            ("AECDH-AES128-SHA", "not an AEAD suite"),
+            (
+                "ADH-AES256-GCM-SHA384",
+                "not authenticated by a certificate",
+            ),
+            (
+                "PSK-AES128-GCM-SHA256",
+                "not authenticated by a certificate",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265",
+                "does not offer",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0",
+                "security level",
+            ),
+            ("nothing-at-all", "takes no suite"),
+        ] {
+            let err = policy(Some(list), all)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains(needle) && err.contains("--sslCipherConfig"),
+                "{list}: {err}"
+            );
+        }
+    }
 }

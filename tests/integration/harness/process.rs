@@ -14,9 +14,15 @@ pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+/// Copies a pipe into the log line by line; the thread ends at EOF, so
+/// joining it after the process exited means the log is complete.
+fn collect(
+    reader: impl std::io::Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
             if let Ok(mut text) = log.lock() {
@@ -24,7 +30,7 @@ fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>)
                 text.push('\n');
             }
         }
-    });
+    })
 }
 
 impl Server {
@@ -35,6 +41,15 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
+        match Server::try_start_with_env(args, env) {
+            Ok(server) => server,
+            Err(exit) => panic!("mongossl exited early ({:?}):\n{}", exit.code, exit.output),
+        }
+    }
+
+    /// Like `start_with_env`, but a mongossl that exits before listening
+    /// is an answer (its exit code and output), not a test failure.
+    pub fn try_start_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, Exit> {
         let mut command = Command::new(BINARY);
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
@@ -47,25 +62,34 @@ impl Server {
         }
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            collect(out, log.clone());
+            readers.push(collect(out, log.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            collect(err, log.clone());
+            readers.push(collect(err, log.clone()));
         }
         let mut server = Server {
             child,
             port: 0,
             log,
+            readers,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(port) = server.announced_port() {
                 server.port = port;
-                return server;
+                return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("mongossl exited early ({status}):\n{}", server.log());
+                // The pipes are at EOF now: wait for the readers to drain them.
+                for reader in server.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return Err(Exit {
+                    code: status.code(),
+                    output: server.log(),
+                });
             }
             if Instant::now() > deadline {
                 panic!("mongossl did not start listening:\n{}", server.log());
@@ -167,11 +191,12 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         .spawn()
         .expect("spawn mongossl");
     let log = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        collect(out, log.clone());
+        readers.push(collect(out, log.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        collect(err, log.clone());
+        readers.push(collect(err, log.clone()));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -185,8 +210,11 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // Let the reader threads drain the pipes.
-    std::thread::sleep(Duration::from_millis(50));
+    // The pipes are at EOF once the process is gone: wait for the readers
+    // rather than guessing how long draining takes on a busy machine.
+    for reader in readers {
+        let _ = reader.join();
+    }
     let output = log.lock().map(|t| t.clone()).unwrap_or_default();
     Exit {
         code: status.and_then(|s| s.code()),
