@@ -681,6 +681,26 @@ mongossl:
         }
     }
 
+    /// The full example in docs/configuration.md reads as documented.
+    #[test]
+    fn the_documented_example_parses() {
+        let docs = include_str!("../../docs/configuration.md");
+        let example = docs
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a yaml block in docs/configuration.md");
+        let read = parse(example).expect("the documented example");
+        assert_eq!(get(&read, "tlsMode"), Some("requireTLS"));
+        assert_eq!(get(&read, "tlsCipherConfig"), Some("ECDHE+AESGCM"));
+        assert_eq!(get(&read, "upstream"), Some("127.0.0.1:27018"));
+        assert_eq!(
+            get(&read, "sslFIPSConfig"),
+            Some("/etc/mongossl/openssl-fips.cnf")
+        );
+        assert_eq!(read.warnings.len(), 2, "{:?}", read.warnings);
+    }
+
     #[test]
     fn small_forms() {
         assert!(parse("").expect("empty").raw.is_empty());
