@@ -47,5 +47,18 @@ cargo test --quiet 2>&1
 say "release build"
 cargo build --release --quiet
 
+say "install script into a staging prefix"
+stage="$(mktemp -d)"
+bash scripts/install.sh --prefix "$stage" --no-systemctl --binary "$ROOT/target/release/mongossl" >/dev/null
+for f in usr/local/bin/mongossl etc/systemd/system/mongossl.service etc/systemd/system/mongossl.socket \
+    etc/mongossl/mongossl.conf etc/mongossl/key-password; do
+    [[ -e "$stage/$f" ]] || { echo "install.sh did not install $f" >&2; exit 1; }
+done
+[[ "$(stat -c %a "$stage/etc/mongossl/key-password")" == 600 ]] || { echo "key-password is not 0600" >&2; exit 1; }
+if command -v systemd-analyze >/dev/null; then
+    systemd-analyze verify "$stage/etc/systemd/system/mongossl.service" 2>&1 | grep -v 'Failed to resolve\|not executable\|No such file' || true
+fi
+rm -rf "$stage"
+
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh

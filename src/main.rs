@@ -8,6 +8,9 @@ use mongossl::{fips, ops};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "check") {
+        return ExitCode::from(mongossl::check::run(&args[1..]));
+    }
     let command = match config::from_args(&args) {
         Ok(command) => command,
         Err(e) => {

@@ -5,6 +5,7 @@ pub mod file;
 pub mod options;
 pub mod password;
 pub mod protocols;
+pub mod tunnel;
 pub mod yaml;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::fips::FipsRequest;
 use options::RawOptions;
 use protocols::Protocols;
+pub use tunnel::TunnelSettings;
 
 /// What `main` should do.
 #[derive(Debug)]
@@ -33,12 +35,19 @@ pub struct Config {
     pub upstream: Upstream,
     pub max_conns: usize,
     pub handshake_timeout: Duration,
+    /// Event loops (threads).
+    pub threads: usize,
+    pub shutdown_timeout: Duration,
+    /// `None`: relayed connections may idle for ever (the default).
+    pub idle_timeout: Option<Duration>,
     /// mongod's `sslMode`; `--sslOnNormalPorts` is `Require`.
     pub mode: SslMode,
     /// `Some` exactly when `mode` is not `Disabled`.
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
     pub log: LogSettings,
+    /// `Some` in the client-tunnel role (`--client`).
+    pub tunnel: Option<TunnelSettings>,
     /// Things worth a warning that were found before logging was set up
     /// (ignored config-file keys, options without effect): `main` logs
     /// them once the logger exists, so they land in `--logpath` too.
@@ -151,6 +160,7 @@ impl fmt::Display for Upstream {
 pub const DEFAULT_PORT: u16 = 27017;
 const DEFAULT_MAX_CONNS: usize = 1_000_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 
 /// Parses the command line (without the program name), reads the config
 /// file it names, and validates the result.
@@ -177,8 +187,12 @@ pub fn from_args(args: &[String]) -> Result<Command, Error> {
     // Asked for only now that every other option is known to be right,
     // so nobody types a password for a command line that fails anyway.
     let ask = merged.get("sslPEMKeyPassword").map(String::as_str) == Some(options::ASK);
-    if let Some(ssl) = config.ssl.as_mut().filter(|_| ask) {
-        ssl.pem_key_password = Some(password::obtain()?);
+    if ask {
+        if let Some(ssl) = config.ssl.as_mut() {
+            ssl.pem_key_password = password::obtain()?;
+        } else if let Some(tunnel) = config.tunnel.as_mut() {
+            tunnel.pem_key_password = password::obtain()?;
+        }
     }
     Ok(Command::Serve(Box::new(config)))
 }
@@ -189,6 +203,11 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
     let given = |name: &str| raw.get(name).is_some_and(|v| v != "false");
     let mut warnings = Vec::new();
+    let tunnel = if flag("client") {
+        Some(tunnel::validate(raw)?)
+    } else {
+        None
+    };
     let mode = ssl_mode(raw)?;
 
     // mongod's rule: every SSL option needs SSL to be on.
@@ -204,8 +223,9 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         "sslFIPSMode",
         "sslFIPSConfig",
     ];
+    // (The client tunnel reads some of them as the mongo shell does.)
     let needs_ssl = NEEDS_SSL.iter().find(|name| given(name));
-    if let Some(name) = needs_ssl.filter(|_| mode == SslMode::Disabled) {
+    if let Some(name) = needs_ssl.filter(|_| mode == SslMode::Disabled && tunnel.is_none()) {
         return Err(Error::options(format!(
             "--{name} needs --sslOnNormalPorts (or --sslMode other than disabled): SSL is not enabled"
         )));
@@ -273,6 +293,15 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         })
     };
 
+    if tunnel.is_none() {
+        for name in ["ssl", "sslAllowInvalidHostnames"] {
+            if flag(name) {
+                return Err(Error::options(format!(
+                    "--{name} is a client tunnel option: give --client too"
+                )));
+            }
+        }
+    }
     let fips = flag("sslFIPSMode").then(|| FipsRequest {
         config: raw.get("sslFIPSConfig").map(PathBuf::from),
     });
@@ -310,6 +339,17 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(n) => Duration::from_secs(n),
             None => Duration::from_secs(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
         },
+        threads: match number::<usize>(raw, "threads")? {
+            Some(0) => return Err(Error::options("--threads must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        idle_timeout: number::<u64>(raw, "idleTimeoutSecs")?
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs),
+        shutdown_timeout: Duration::from_secs(
+            number::<u64>(raw, "shutdownTimeoutSecs")?.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        ),
         mode,
         ssl,
         fips,
@@ -318,6 +358,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             logpath: raw.get("logpath").map(PathBuf::from),
             logappend: flag("logappend"),
         },
+        tunnel,
         warnings,
     })
 }

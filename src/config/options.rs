@@ -188,10 +188,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         "disabled|allowSSL|preferSSL|requireSSL (--sslOnNormalPorts = requireSSL)",
     ),
     spec(
+        "client",
+        Kind::Flag,
+        "",
+        "client tunnel: plaintext on --port, SSL to the server at --upstream",
+    ),
+    spec(
+        "ssl",
+        Kind::Flag,
+        "",
+        "client tunnel: connect to the server with SSL",
+    ),
+    spec(
         "sslAllowInvalidCertificates",
         Kind::Flag,
         "",
-        "let clients with an invalid certificate in, logging why it is invalid",
+        "server: let clients with an invalid certificate in, logging why; client tunnel: do not verify the server's certificate",
+    ),
+    spec(
+        "sslAllowInvalidHostnames",
+        Kind::Flag,
+        "",
+        "client tunnel: do not check the server certificate's host names",
     ),
     spec(
         "sslDisabledProtocols",
@@ -204,6 +222,24 @@ pub const OPTIONS: &[OptionSpec] = &[
         Kind::Value,
         "CIPHERS",
         "OpenSSL cipher list for TLS 1.2 (AEAD suites with certificates only)",
+    ),
+    spec(
+        "idleTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "close relayed connections without traffic for SECS (default 0: never)",
+    ),
+    spec(
+        "threads",
+        Kind::Value,
+        "N",
+        "event loops, one per thread (default: one per CPU core)",
+    ),
+    spec(
+        "shutdownTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
     ),
     twin!(
         "sslAllowConnectionsWithoutCertificates",
@@ -280,7 +316,9 @@ pub fn make_opts() -> getopts::Options {
 /// The `--help` text. It shows option names only, never values, so no
 /// password can appear in it.
 pub fn usage() -> String {
-    make_opts().usage("Usage: mongossl [options]\n\nAn SSL/TLS front door for MongoDB's mongod.")
+    make_opts().usage(
+        "Usage: mongossl [options]\n       mongossl check [--json] [--timeoutSecs N] URI   (see mongossl check --help)\n\nAn SSL/TLS front door for MongoDB's mongod.",
+    )
 }
 
 /// Parses the command line (without the program name) into raw values.

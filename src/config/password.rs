@@ -19,13 +19,16 @@ pub const CREDENTIAL: &str = "sslPEMKeyPassword";
 const PROMPT: &str = "Enter PEM passphrase: ";
 
 /// Asks on the terminal if standard input is one, else reads the systemd
-/// credential, else fails naming both ways to give the password.
+/// credential, else fails naming both ways to give the password. An empty
+/// answer or credential means "no password": the installed service loads
+/// an empty credential file for an unencrypted key, and an encrypted key
+/// then fails with its own clear error.
 ///
 /// Standard input decides, not whether `/dev/tty` opens: a process started
 /// from a shell in the background (`mongossl ... </dev/null &`) still has a
 /// controlling terminal, and reading it would stop the process (SIGTTIN)
 /// instead of failing clearly.
-pub fn obtain() -> Result<Password, Error> {
+pub fn obtain() -> Result<Option<Password>, Error> {
     // SAFETY: isatty only inspects the descriptor.
     if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
         return prompt();
@@ -36,7 +39,7 @@ pub fn obtain() -> Result<Password, Error> {
 }
 
 /// Reads the credential from `dir` (the value of `$CREDENTIALS_DIRECTORY`).
-pub fn from_credentials(dir: Option<&OsStr>) -> Result<Password, Error> {
+pub fn from_credentials(dir: Option<&OsStr>) -> Result<Option<Password>, Error> {
     let Some(dir) = dir else {
         return Err(Error::options(format!(
             "--sslPEMKeyPassword was given without a value, but standard input is not a terminal to ask on \
@@ -52,15 +55,11 @@ pub fn from_credentials(dir: Option<&OsStr>) -> Result<Password, Error> {
             format!("cannot read the systemd credential ({e}); there is no terminal to ask on"),
         )
     })?;
-    let password = without_line_end(&text);
-    if password.is_empty() {
-        return Err(Error::file(
-            "sslPEMKeyPassword",
-            &path,
-            "the systemd credential is empty",
-        ));
-    }
-    Ok(Password::new(password.to_string()))
+    Ok(non_empty(without_line_end(&text)))
+}
+
+fn non_empty(password: &str) -> Option<Password> {
+    (!password.is_empty()).then(|| Password::new(password.to_string()))
 }
 
 /// Credential files and typed lines end with a newline that is not part of
@@ -108,7 +107,7 @@ impl Drop for EchoOff<'_> {
 }
 
 /// Prompts on the controlling terminal and reads one line without echo.
-fn prompt() -> Result<Password, Error> {
+fn prompt() -> Result<Option<Password>, Error> {
     let failed = |e: std::io::Error| {
         Error::options(format!(
             "--sslPEMKeyPassword: cannot ask on the terminal: {e}"
@@ -125,13 +124,7 @@ fn prompt() -> Result<Password, Error> {
         (&tty).write_all(PROMPT.as_bytes()).map_err(failed)?;
         BufReader::new(&tty).read_line(&mut line).map_err(failed)?;
     }
-    let password = without_line_end(&line);
-    if password.is_empty() {
-        return Err(Error::options(
-            "--sslPEMKeyPassword: no password was entered",
-        ));
-    }
-    Ok(Password::new(password.to_string()))
+    Ok(non_empty(without_line_end(&line)))
 }
 
 #[cfg(test)]
@@ -152,11 +145,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join(CREDENTIAL), "pass word\n").expect("write");
         let password = from_credentials(Some(dir.path().as_os_str())).expect("read");
-        assert_eq!(password.as_bytes(), b"pass word");
+        assert_eq!(
+            password.as_ref().map(Password::as_bytes),
+            Some(&b"pass word"[..])
+        );
     }
 
     #[test]
-    fn missing_or_empty_credential_is_an_error() {
+    fn missing_credential_is_an_error_and_empty_means_none() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = from_credentials(Some(dir.path().as_os_str())).expect_err("missing");
         assert!(
@@ -165,8 +161,8 @@ mod tests {
             "{err}"
         );
         std::fs::write(dir.path().join(CREDENTIAL), "\n").expect("write");
-        let err = from_credentials(Some(dir.path().as_os_str())).expect_err("empty");
-        assert!(err.to_string().contains("empty"), "{err}");
+        let none = from_credentials(Some(dir.path().as_os_str())).expect("empty");
+        assert!(none.is_none());
         let err = from_credentials(None).expect_err("no directory");
         assert!(err.to_string().contains("CREDENTIALS_DIRECTORY"), "{err}");
     }

@@ -1,3 +1,6 @@
-//! Running as a process: logging in mongod's style.
+//! Running as a process and a service: logging in mongod's style, signals,
+//! and the systemd protocol.
 
 pub mod log;
+pub mod signals;
+pub mod systemd;

@@ -41,9 +41,10 @@ const GROUPS_FIPS: &str = "P-256:P-384:P-521";
 /// rarely resume, and each ticket costs a share of a full handshake.
 const SESSION_TICKETS: usize = 1;
 
-/// A ready server context and what the log should say about it.
+/// Ready server contexts (one per event loop) and what the log should say
+/// about them.
 pub struct ServerTls {
-    pub context: SslContext,
+    pub contexts: Vec<SslContext>,
     /// Whether a CA file was given, so client certificates are checked.
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
@@ -58,10 +59,6 @@ pub struct ServerTls {
 
 // OpenSSL functions that openssl-sys does not bind (all in OpenSSL 1.1.0+).
 unsafe extern "C" {
-    fn X509_STORE_add_crl(
-        store: *mut openssl_sys::X509_STORE,
-        crl: *mut openssl_sys::X509_CRL,
-    ) -> i32;
     fn SSL_CTX_get_ciphers(
         ctx: *const openssl_sys::SSL_CTX,
     ) -> *mut openssl_sys::stack_st_SSL_CIPHER;
@@ -76,14 +73,20 @@ fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '
     }
 }
 
-/// Builds the server context. Taking the FIPS decision by reference is
-/// the ordering contract: no context can exist before FIPS was decided,
-/// and only `fips::decide` can make a decision; it cannot be forged:
+/// Builds `copies` identical server contexts (one per event loop, so the
+/// loops share no OpenSSL locks) from files read once, so a reload never
+/// mixes old and new files. Taking the FIPS decision by reference is the
+/// ordering contract: no context can exist before FIPS was decided, and
+/// only `fips::decide` can make a decision; it cannot be forged:
 ///
 /// ```compile_fail
 /// let forged = mongossl::fips::FipsDecision { enabled: true, module: None };
 /// ```
-pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, Error> {
+pub fn build(
+    settings: &SslSettings,
+    fips: &FipsDecision,
+    copies: usize,
+) -> Result<ServerTls, Error> {
     let identity = pem::load_key_file(
         "sslPEMKeyFile",
         &settings.pem_key_file,
@@ -116,10 +119,54 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         ),
         Validity::Valid => {}
     }
+    let cas = match &settings.ca_file {
+        Some(path) => Some(pem::load_ca_file("sslCAFile", path)?),
+        None => None,
+    };
+    let crls = match (&settings.crl_file, &cas) {
+        (Some(path), Some(_)) => Some(pem::load_crl_file("sslCRLFile", path)?),
+        _ => None,
+    };
+    let material = Material {
+        identity,
+        cas,
+        crls,
+    };
+    let contexts = (0..copies.max(1))
+        .map(|_| make_context(&material, settings, fips))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServerTls {
+        contexts,
+        verify_clients: settings.ca_file.is_some(),
+        weak_cert_validation: settings.weak_cert_validation,
+        allow_invalid_certificates: settings.allow_invalid_certificates,
+        certificate_subject: subject,
+        certificate_expiry: expiry,
+        revoked_count: material.crls.as_ref().map(|crls| {
+            crls.iter()
+                .map(|c| c.get_revoked().map_or(0, |r| r.len()))
+                .sum()
+        }),
+    })
+}
 
+/// The parsed files a context is made from.
+struct Material {
+    identity: pem::KeyAndChain,
+    cas: Option<Vec<openssl::x509::X509>>,
+    crls: Option<Vec<openssl::x509::X509Crl>>,
+}
+
+fn make_context(
+    material: &Material,
+    settings: &SslSettings,
+    fips: &FipsDecision,
+) -> Result<SslContext, Error> {
+    let identity = &material.identity;
     let mut builder = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(tls_error("creating the SSL context"))?;
-    apply_protocol_policy(
+    apply_protocol_policy(&mut builder, fips.is_fips())?;
+    apply_operator_policy(
         &mut builder,
         fips.is_fips(),
         settings.protocols,
@@ -131,9 +178,9 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
     builder
         .set_certificate(&identity.cert)
         .map_err(tls_error("using the certificate"))?;
-    for extra in identity.chain {
+    for extra in &identity.chain {
         builder
-            .add_extra_chain_cert(extra)
+            .add_extra_chain_cert(extra.clone())
             .map_err(tls_error("adding a chain certificate"))?;
     }
     builder.check_private_key().map_err(|e| {
@@ -147,9 +194,7 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         )
     })?;
 
-    let mut revoked_count = None;
-    if let Some(ca_path) = &settings.ca_file {
-        let cas = pem::load_ca_file("sslCAFile", ca_path)?;
+    if let Some(cas) = &material.cas {
         let mut store = X509StoreBuilder::new().map_err(tls_error("creating the CA store"))?;
         let mut names = Stack::<X509Name>::new().map_err(tls_error("listing CA names"))?;
         for ca in cas {
@@ -161,34 +206,19 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
                 )
                 .map_err(tls_error("listing CA names"))?;
             store
-                .add_cert(ca)
+                .add_cert(ca.clone())
                 .map_err(tls_error("adding a CA certificate"))?;
         }
         // A client certificate must be fit for client authentication.
         store
             .set_purpose(X509PurposeId::SSL_CLIENT)
             .map_err(tls_error("setting the certificate purpose"))?;
-        if let Some(crl_path) = &settings.crl_file {
-            let crls = pem::load_crl_file("sslCRLFile", crl_path)?;
-            let mut count = 0;
-            for crl in &crls {
-                count += crl.get_revoked().map_or(0, |r| r.len());
-                // SAFETY: both pointers are valid for the call; the store
-                // takes its own reference to the CRL (X509_STORE_add_crl
-                // up-refs it), so dropping `crls` afterwards is sound.
-                let added = unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) };
-                if added != 1 {
-                    return Err(Error::Tls {
-                        what: format!("adding the revocation list {}", crl_path.display()),
-                        source: openssl::error::ErrorStack::get(),
-                    });
-                }
-            }
+        if let Some(crls) = &material.crls {
+            pem::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
             // mongod checks the leaf against the CRL.
             store
                 .set_flags(X509VerifyFlags::CRL_CHECK)
                 .map_err(tls_error("enabling CRL checks"))?;
-            revoked_count = Some(count);
         }
         builder.set_cert_store(store.build());
         builder.set_client_ca_list(names);
@@ -200,91 +230,26 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
     builder
         .set_session_id_context(b"mongossl")
         .map_err(tls_error("setting the session id context"))?;
-
-    Ok(ServerTls {
-        context: builder.build(),
-        verify_clients: settings.ca_file.is_some(),
-        weak_cert_validation: settings.weak_cert_validation,
-        allow_invalid_certificates: settings.allow_invalid_certificates,
-        certificate_subject: subject,
-        certificate_expiry: expiry,
-        revoked_count,
-    })
+    Ok(builder.build())
 }
 
-/// Protocol versions, suites, groups and modes shared by every context.
-/// `protocols` narrows TLS 1.2+ (1.0 and 1.1 are never offered);
-/// `cipher_config` replaces the TLS 1.2 list and is refused unless every
-/// suite it yields passes `check_tls12_cipher`.
-fn apply_protocol_policy(
+/// Protocol versions, suites, groups and modes shared by every context
+/// (the client tunnel uses it too).
+pub(crate) fn apply_protocol_policy(
     builder: &mut SslContextBuilder,
     fips: bool,
-    protocols: Protocols,
-    cipher_config: Option<&str>,
 ) -> Result<(), Error> {
-    let min = if protocols.tls1_2 {
-        SslVersion::TLS1_2
-    } else {
-        SslVersion::TLS1_3
-    };
     builder
-        .set_min_proto_version(Some(min))
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls_error("setting the minimum TLS version"))?;
-    if !protocols.tls1_3 {
-        builder
-            .set_max_proto_version(Some(SslVersion::TLS1_2))
-            .map_err(tls_error("setting the maximum TLS version"))?;
-    }
     let (ciphers, suites, groups) = if fips {
         (TLS12_CIPHERS_FIPS, TLS13_SUITES_FIPS, GROUPS_FIPS)
     } else {
         (TLS12_CIPHERS, TLS13_SUITES, GROUPS)
     };
-    match cipher_config {
-        Some(list) => {
-            let refused =
-                |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
-            let level = security_level(builder);
-            builder.set_cipher_list(list).map_err(|e| {
-                refused(format!(
-                    "OpenSSL takes no suite from it ({})",
-                    crate::error::describe_openssl(&e)
-                ))
-            })?;
-            // `@SECLEVEL=0` in a list would quietly accept weak keys and
-            // signatures in certificates too.
-            let now = security_level(builder);
-            if now < level {
-                return Err(refused(format!(
-                    "it lowers OpenSSL's security level (from {level} to {now})"
-                )));
-            }
-            // What OpenSSL made of the list, not the text: `HIGH` or
-            // `ALL:!aNULL` are only judged by the suites they expand to.
-            let offered = tls12_ciphers(builder);
-            for cipher in &offered {
-                check_tls12_cipher(cipher, fips).map_err(refused)?;
-            }
-            // OpenSSL skips a suite name it does not know or cannot offer
-            // (a typo; ChaCha20 in FIPS mode) as long as anything else
-            // matched: a suite the operator named must really be there.
-            if let Some(missing) =
-                named_suites(list).find(|n| !offered.iter().any(|c| c.name() == *n))
-            {
-                let why = if fips {
-                    "FIPS mode offers FIPS 140-2 approved suites only"
-                } else {
-                    "a misspelt or unknown name?"
-                };
-                return Err(refused(format!(
-                    "it names {missing}, which OpenSSL does not offer here ({why})"
-                )));
-            }
-        }
-        None => builder
-            .set_cipher_list(ciphers)
-            .map_err(tls_error("setting the TLS 1.2 cipher list"))?,
-    }
+    builder
+        .set_cipher_list(ciphers)
+        .map_err(tls_error("setting the TLS 1.2 cipher list"))?;
     builder
         .set_ciphersuites(suites)
         .map_err(tls_error("setting the TLS 1.3 cipher suites"))?;
@@ -308,6 +273,68 @@ fn apply_protocol_policy(
     builder
         .set_num_tickets(SESSION_TICKETS)
         .map_err(tls_error("setting the number of session tickets"))?;
+    Ok(())
+}
+
+/// The server's narrowing of that policy by mongod's options (the client
+/// tunnel keeps the defaults): `protocols` from `sslDisabledProtocols`
+/// (TLS 1.0 and 1.1 are never offered anyway), and `cipher_config`, which
+/// replaces the TLS 1.2 list and is refused unless every suite it yields
+/// passes `check_tls12_cipher`.
+fn apply_operator_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+    protocols: Protocols,
+    cipher_config: Option<&str>,
+) -> Result<(), Error> {
+    if !protocols.tls1_2 {
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(tls_error("setting the minimum TLS version"))?;
+    }
+    if !protocols.tls1_3 {
+        builder
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_error("setting the maximum TLS version"))?;
+    }
+    let Some(list) = cipher_config else {
+        return Ok(());
+    };
+    let refused = |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
+    let level = security_level(builder);
+    builder.set_cipher_list(list).map_err(|e| {
+        refused(format!(
+            "OpenSSL takes no suite from it ({})",
+            crate::error::describe_openssl(&e)
+        ))
+    })?;
+    // `@SECLEVEL=0` in a list would quietly accept weak keys and
+    // signatures in certificates too.
+    let now = security_level(builder);
+    if now < level {
+        return Err(refused(format!(
+            "it lowers OpenSSL's security level (from {level} to {now})"
+        )));
+    }
+    // What OpenSSL made of the list, not the text: `HIGH` or
+    // `ALL:!aNULL` are only judged by the suites they expand to.
+    let offered = tls12_ciphers(builder);
+    for cipher in &offered {
+        check_tls12_cipher(cipher, fips).map_err(refused)?;
+    }
+    // OpenSSL skips a suite name it does not know or cannot offer
+    // (a typo; ChaCha20 in FIPS mode) as long as anything else
+    // matched: a suite the operator named must really be there.
+    if let Some(missing) = named_suites(list).find(|n| !offered.iter().any(|c| c.name() == *n)) {
+        let why = if fips {
+            "FIPS mode offers FIPS 140-2 approved suites only"
+        } else {
+            "a misspelt or unknown name?"
+        };
+        return Err(refused(format!(
+            "it names {missing}, which OpenSSL does not offer here ({why})"
+        )));
+    }
     Ok(())
 }
 
@@ -380,7 +407,8 @@ mod tests {
 
     fn policy(list: Option<&str>, protocols: Protocols) -> Result<SslContext, Error> {
         let mut builder = SslContextBuilder::new(SslMethod::tls_server()).expect("builder");
-        apply_protocol_policy(&mut builder, false, protocols, list)?;
+        apply_protocol_policy(&mut builder, false)?;
+        apply_operator_policy(&mut builder, false, protocols, list)?;
         Ok(builder.build())
     }
 

@@ -766,6 +766,30 @@ fn bare_password_reads_the_systemd_credential() {
             "the password was logged"
         );
     }
+    // An empty credential is no password: right for an unencrypted key
+    // (the installed unit loads an empty file by default), and an
+    // encrypted key then says it needs one.
+    std::fs::write(credentials.path().join("sslPEMKeyPassword"), "").expect("write");
+    let bare = |pem: &str| {
+        args(&[
+            "--upstream",
+            &backend.address(),
+            "--sslOnNormalPorts",
+            "--sslPEMKeyFile",
+            &pki.arg(pem),
+            "--sslPEMKeyPassword",
+        ])
+    };
+    let server = Server::start_with_env(&bare("server.pem"), &[("CREDENTIALS_DIRECTORY", &dir)]);
+    is_let_in(server.port, &with_ca(&pki.path("ca.pem"), None)).expect("unencrypted key");
+    let exit = match Server::try_start_with_env(
+        &bare("server-pkcs8-encrypted.pem"),
+        &[("CREDENTIALS_DIRECTORY", &dir)],
+    ) {
+        Ok(server) => panic!("an encrypted key without a password:\n{}", server.log()),
+        Err(exit) => exit,
+    };
+    expect_exit(&exit, 2, &["the private key is encrypted"]);
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub struct Spec<'a> {
     /// Validity relative to now, in days.
     pub not_before_days: i64,
     pub not_after_days: i64,
+    /// For a server: its only DNS name (instead of localhost and the
+    /// loopback addresses).
+    pub only_dns: Option<&'a str>,
 }
 
 impl<'a> Spec<'a> {
@@ -68,6 +71,7 @@ impl<'a> Spec<'a> {
             purpose,
             not_before_days: -1,
             not_after_days: 365,
+            only_dns: None,
         }
     }
 }
@@ -129,12 +133,15 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
             b.append_extension(ExtendedKeyUsage::new().server_auth().build().expect("eku"))
                 .expect("ext");
             let ctx = b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
-            let san = SubjectAlternativeName::new()
-                .dns("localhost")
-                .ip("127.0.0.1")
-                .ip("::1")
-                .build(&ctx)
-                .expect("san");
+            let san = match spec.only_dns {
+                Some(name) => SubjectAlternativeName::new().dns(name).build(&ctx),
+                None => SubjectAlternativeName::new()
+                    .dns("localhost")
+                    .ip("127.0.0.1")
+                    .ip("::1")
+                    .build(&ctx),
+            }
+            .expect("san");
             b.append_extension(san).expect("ext");
         }
         Purpose::Client => {

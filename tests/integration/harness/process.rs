@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_mongossl");
@@ -14,20 +15,26 @@ pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
-/// Copies a pipe into the log line by line; the thread ends at EOF, so
-/// joining it after the process exited means the log is complete.
-fn collect(
+fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
+    collect_twice(reader, log, None)
+}
+
+/// Collects lines into `log` and, if given, into `copy` as well.
+fn collect_twice(
     reader: impl std::io::Read + Send + 'static,
     log: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
+    copy: Option<Arc<Mutex<String>>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if let Ok(mut text) = log.lock() {
-                text.push_str(&line);
-                text.push('\n');
+            for log in std::iter::once(&log).chain(copy.as_ref()) {
+                if let Ok(mut text) = log.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
             }
         }
     })
@@ -41,10 +48,14 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
-        match Server::try_start_with_env(args, env) {
-            Ok(server) => server,
-            Err(exit) => panic!("mongossl exited early ({:?}):\n{}", exit.code, exit.output),
+        let mut command = Command::new(BINARY);
+        command
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
+        for (k, v) in env {
+            command.env(k, v);
         }
+        Server::start_command(command)
     }
 
     /// Like `start_with_env`, but a mongossl that exits before listening
@@ -53,18 +64,33 @@ impl Server {
         let mut command = Command::new(BINARY);
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in env {
             command.env(k, v);
         }
+        Server::try_start_command(command)
+    }
+
+    /// Starts a prepared command (its program and arguments are the
+    /// caller's) and waits for it to listen.
+    pub fn start_command(command: Command) -> Server {
+        match Server::try_start_command(command) {
+            Ok(server) => server,
+            Err(exit) => panic!("mongossl exited early ({:?}):\n{}", exit.code, exit.output),
+        }
+    }
+
+    fn try_start_command(mut command: Command) -> Result<Server, Exit> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(collect(out, log.clone()));
+            readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
         }
         if let Some(err) = child.stderr.take() {
             readers.push(collect(err, log.clone()));
@@ -89,6 +115,7 @@ impl Server {
                 return Err(Exit {
                     code: status.code(),
                     output: server.log(),
+                    stdout: stdout.lock().map(|t| t.clone()).unwrap_or_default(),
                 });
             }
             if Instant::now() > deadline {
@@ -160,6 +187,27 @@ impl Server {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit code.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Server {
@@ -178,7 +226,10 @@ impl Drop for Server {
 /// The result of a mongossl run that should exit by itself.
 pub struct Exit {
     pub code: Option<i32>,
+    /// stdout and stderr, interleaved as they came.
     pub output: String,
+    /// stdout alone.
+    pub stdout: String,
 }
 
 /// Runs mongossl expecting it to exit within 20 s (it is killed if not).
@@ -191,9 +242,10 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         .spawn()
         .expect("spawn mongossl");
     let log = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        readers.push(collect(out, log.clone()));
+        readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
     }
     if let Some(err) = child.stderr.take() {
         readers.push(collect(err, log.clone()));
@@ -210,15 +262,16 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // The pipes are at EOF once the process is gone: wait for the readers
-    // rather than guessing how long draining takes on a busy machine.
+    // The pipes end with the process: wait until everything was read.
     for reader in readers {
         let _ = reader.join();
     }
     let output = log.lock().map(|t| t.clone()).unwrap_or_default();
+    let stdout = stdout.lock().map(|t| t.clone()).unwrap_or_default();
     Exit {
         code: status.and_then(|s| s.code()),
         output,
+        stdout,
     }
 }
 
