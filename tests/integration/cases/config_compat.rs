@@ -933,3 +933,74 @@ fn bare_password_is_asked_on_a_terminal_without_echo() {
         "the password was echoed:\n{output}"
     );
 }
+
+/// A plaintext MongoDB client: one message with a real header, echoed back
+/// by the backend when mongossl relays plaintext.
+fn plaintext_is_relayed(port: u16) -> bool {
+    let Ok(mut plain) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    plain.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut message = vec![48u8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0xdd, 0x07, 0, 0];
+    message.extend_from_slice(b"a plaintext MongoDB message body");
+    crate::harness::net::round_trip(&mut plain, &message).is_ok_and(|back| back == message)
+}
+
+/// `--sslMode`/`--tlsMode` (and `net.tls.mode`) reach the listen port: the
+/// mode decides which clients get through.
+#[test]
+fn ssl_modes_reach_the_port() {
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    let ca = pki.path("ca.pem");
+    let pem = pki.arg("server.pem");
+    for (mode_args, tls_ok, plain_ok) in [
+        (
+            vec!["--sslMode", "allowSSL", "--sslPEMKeyFile", &pem],
+            true,
+            true,
+        ),
+        (
+            vec!["--tlsMode", "preferTLS", "--tlsCertificateKeyFile", &pem],
+            true,
+            true,
+        ),
+        (
+            vec!["--sslMode", "requireSSL", "--sslPEMKeyFile", &pem],
+            true,
+            false,
+        ),
+        (vec!["--tlsMode", "disabled"], false, true),
+    ] {
+        let mut a = args(&["--upstream", &backend.address()]);
+        a.extend(args(&mode_args));
+        let server = Server::start(&a);
+        assert_eq!(
+            is_let_in(server.port, &with_ca(&ca, None)).is_ok(),
+            tls_ok,
+            "{mode_args:?}: TLS client\n{}",
+            server.log()
+        );
+        assert_eq!(
+            plaintext_is_relayed(server.port),
+            plain_ok,
+            "{mode_args:?}: plaintext client\n{}",
+            server.log()
+        );
+        if mode_args[1] == "preferTLS" {
+            server.expect_log("connection not using SSL (sslMode preferSSL)");
+        }
+    }
+    // The YAML spelling.
+    let config = format!(
+        "net:\n  tls:\n    mode: allowTLS\n    certificateKeyFile: {pem}\nmongossl:\n  upstream: {}\n",
+        backend.address()
+    );
+    pki.write("allow.conf", config.as_bytes());
+    let server = Server::start(&args(&["-f", &pki.arg("allow.conf")]));
+    is_let_in(server.port, &with_ca(&ca, None)).expect("TLS client, allowTLS");
+    assert!(
+        plaintext_is_relayed(server.port),
+        "plaintext client, allowTLS"
+    );
+}
