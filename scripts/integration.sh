@@ -70,6 +70,24 @@ start_instance crl --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --ssl
 start_instance weak --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --sslWeakCertificateValidation
 start_instance encsrv --sslPEMKeyFile "$P/server-enc.pem" --sslPEMKeyPassword "$PKI_SERVER_PASSWORD" \
     --sslCAFile "$P/ca.pem"
+# SSL modes on one port (no --sslOnNormalPorts), and client tunnels.
+start_raw() { # NAME UPSTREAM OPTIONS...
+    local name=$1 upstream=$2
+    shift 2
+    start_mongossl "$name" "$WORK" "$upstream" 0 "$@" || die "mongossl '$name' did not start"
+    INST_PORT[$name]=$MONGOSSL_PORT
+    INST_LOG[$name]=$MONGOSSL_LOG
+    say "mongossl '$name' on port $MONGOSSL_PORT (pid $MONGOSSL_PID): $*"
+}
+start_raw mode-disabled "$UP" --sslMode disabled
+start_raw mode-allow "$UP" --sslMode allowSSL --sslPEMKeyFile "$P/server.pem"
+start_raw mode-prefer "$UP" --sslMode preferSSL --sslPEMKeyFile "$P/server.pem"
+start_raw mode-require "$UP" --sslMode requireSSL --sslPEMKeyFile "$P/server.pem"
+start_instance elsewhere --sslPEMKeyFile "$P/elsewhere-server.pem"
+start_raw tunnel "localhost:${INST_PORT[ca]}" --client --ssl \
+    --sslPEMKeyFile "$P/client.pem" --sslCAFile "$P/ca.pem"
+start_raw tunnel-wrong-host "127.0.0.1:${INST_PORT[elsewhere]}" --client --ssl --sslCAFile "$P/ca.pem"
+start_raw tunnel-untrusted "localhost:${INST_PORT[ssl]}" --client --ssl --sslCAFile "$P/ca2.pem"
 # One SSL-only instance per suite for the plaintext-refusal case: mongossl logs
 # at most one plaintext refusal per client address every 10 s, so suites run
 # back to back (e.g. with CASES=plaintext) must not share one.
@@ -117,12 +135,13 @@ run_suite() { # LABEL TIMEOUT COMMAND...
         echo "FAIL $label: suite exited with status $rc (see $WORK/$label.stderr)" | tee -a "$RESULTS"
     fi
 }
-for suite in ${SUITES:-pymongo mongosh node check}; do
+for suite in ${SUITES:-pymongo mongosh node check modes}; do
     case $suite in
     pymongo) run_suite pymongo 300 "$PY" cases_pymongo.py ;;
     mongosh) run_suite mongosh 300 "$PY" cases_mongosh.py ;;
     node) run_suite node 300 env NODE_PATH="$DEPS/node/node_modules" node cases_node.js ;;
     check) run_suite check 300 "$PY" cases_check.py ;;
+    modes) run_suite modes 300 "$PY" cases_modes.py ;;
     *) die "unknown suite $suite" ;;
     esac
 done

@@ -20,12 +20,15 @@ fn main() -> ExitCode {
     };
     let config = match command {
         Command::Help => {
-            println!("{}", config::options::usage());
+            print_stdout(&config::options::usage());
             return ExitCode::SUCCESS;
         }
         Command::Version => {
-            println!("mongossl {}", env!("CARGO_PKG_VERSION"));
-            println!("{}", fips::version_report());
+            print_stdout(&format!(
+                "mongossl {}\n{}",
+                env!("CARGO_PKG_VERSION"),
+                fips::version_report()
+            ));
             return ExitCode::SUCCESS;
         }
         Command::Serve(config) => config,
@@ -48,4 +51,11 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Prints to stdout; a closed pipe (`mongossl --help | head`) is not an
+/// error worth a panic.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
