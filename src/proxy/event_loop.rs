@@ -290,6 +290,7 @@ impl EventLoop {
             PeerPolicy {
                 verify_clients: false,
                 weak_cert_validation: false,
+                allow_invalid_certificates: false,
             },
             |t| t.policy,
         );

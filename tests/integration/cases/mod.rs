@@ -1,6 +1,7 @@
 //! The test cases, grouped by what they exercise.
 
 mod check;
+mod config_compat;
 mod fips;
 mod peer_policy;
 mod relay;
