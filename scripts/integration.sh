@@ -83,6 +83,8 @@ start_raw mode-disabled "$UP" --sslMode disabled
 start_raw mode-allow "$UP" --sslMode allowSSL --sslPEMKeyFile "$P/server.pem"
 start_raw mode-prefer "$UP" --sslMode preferSSL --sslPEMKeyFile "$P/server.pem"
 start_raw mode-require "$UP" --sslMode requireSSL --sslPEMKeyFile "$P/server.pem"
+# Plaintext refusals are logged once per client address per 10 s: mongosh gets its own.
+start_raw mode-require-mongosh "$UP" --sslMode requireSSL --sslPEMKeyFile "$P/server.pem"
 start_instance elsewhere --sslPEMKeyFile "$P/elsewhere-server.pem"
 start_raw tunnel "localhost:${INST_PORT[ca]}" --client --ssl \
     --sslPEMKeyFile "$P/client.pem" --sslCAFile "$P/ca.pem"

@@ -30,7 +30,7 @@ pub mod wire;
 
 use std::time::{Duration, Instant};
 
-use config::{Config, SslSettings};
+use config::{Config, SslMode, SslSettings};
 use error::Error;
 use fips::FipsDecision;
 use ops::signals::{Signal, Signals};
@@ -84,10 +84,11 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         );
         proxy::listen::share(inherited, loops)?
     };
-    let mode = if config.ssl.is_some() {
-        PortMode::Require
-    } else {
-        PortMode::Disabled
+    let mode = match config.mode {
+        SslMode::Disabled => PortMode::Disabled,
+        SslMode::Allow => PortMode::Allow,
+        SslMode::Prefer => PortMode::Prefer,
+        SslMode::Require => PortMode::Require,
     };
     let proxy = Proxy::start(listeners, config.max_conns, |index| LoopSettings {
         upstream: config.upstream.clone(),
@@ -193,6 +194,7 @@ fn load_tls(
     let policy = PeerPolicy {
         verify_clients: tls.verify_clients,
         weak_cert_validation: tls.weak_cert_validation,
+        allow_invalid_certificates: tls.allow_invalid_certificates,
     };
     Ok(tls
         .contexts

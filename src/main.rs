@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         eprintln!("mongossl: {e}");
         return ExitCode::from(e.exit_code());
     }
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
     match mongossl::serve(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -59,6 +59,7 @@ fn server_ports() -> (u16, u16) {
             policy: PeerPolicy {
                 verify_clients: false,
                 weak_cert_validation: false,
+                allow_invalid_certificates: false,
             },
         };
         let mut ports = Vec::new();

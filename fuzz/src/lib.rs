@@ -59,6 +59,9 @@ pub fn server_tls() -> ServerTls {
         ca_file: None,
         crl_file: None,
         weak_cert_validation: false,
+        allow_invalid_certificates: false,
+        protocols: Default::default(),
+        cipher_config: None,
     };
     let fips = mongossl::fips::decide(None).expect("no FIPS");
     mongossl::tls::server::build(&settings, &fips, 1).expect("server context")

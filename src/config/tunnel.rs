@@ -26,12 +26,19 @@ pub struct TunnelSettings {
 }
 
 /// Options that belong to the server role only.
-const SERVER_ONLY: &[&str] = &["sslOnNormalPorts", "sslWeakCertificateValidation"];
+const SERVER_ONLY: &[&str] = &[
+    "sslOnNormalPorts",
+    "sslMode",
+    "sslWeakCertificateValidation",
+    "sslDisabledProtocols",
+    "sslCipherConfig",
+];
 
 /// Validates the tunnel's options (the mongo shell's rules).
 pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
     let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
-    if let Some(name) = SERVER_ONLY.iter().find(|n| flag(n)) {
+    let given = |name: &str| raw.get(name).is_some_and(|v| v != "false");
+    if let Some(name) = SERVER_ONLY.iter().find(|n| given(n)) {
         return Err(Error::options(format!(
             "--{name} is a server option; --client makes mongossl a client tunnel"
         )));

@@ -44,6 +44,8 @@ pub enum PortMode {
 pub struct PeerPolicy {
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
+    /// `sslAllowInvalidCertificates`: a failed validation is a warning.
+    pub allow_invalid_certificates: bool,
 }
 
 /// The tunnel role's TLS: the client context and the name to verify.
@@ -314,6 +316,7 @@ impl Connection {
         let verdict = policy::judge(
             self.policy.verify_clients,
             self.policy.weak_cert_validation,
+            self.policy.allow_invalid_certificates,
             peer_cert.as_deref(),
             policy::first_verify_error(ssl),
         );
@@ -325,6 +328,10 @@ impl Connection {
                 // A close_notify tells the client it was refused on purpose.
                 let _ = stream.shutdown();
                 return (Phase::Gone, Step::Close(text));
+            }
+            PeerVerdict::AcceptInvalid { subject, warning } => {
+                log::warn!(target: &self.context, "{warning}");
+                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
                 log::warn!(target: &self.context, "{}", policy::NO_CERTIFICATE);

@@ -290,20 +290,11 @@ impl EventLoop {
             PeerPolicy {
                 verify_clients: false,
                 weak_cert_validation: false,
+                allow_invalid_certificates: false,
             },
             |t| t.policy,
         );
-        let ctx = Context {
-            registry: self.poll.registry(),
-            key,
-            upstream: &self.settings.upstream,
-            mode: self.settings.mode,
-            tls: self.settings.tls.as_ref().map(|t| &t.context),
-            refusals: &self.refusals,
-            tunnel: self.settings.tunnel.as_ref(),
-            handshake_timeout: self.settings.handshake_timeout,
-            now,
-        };
+        let ctx = connection_context(&self.poll, &self.settings, &self.refusals, key, now);
         let deadline = now + self.settings.handshake_timeout;
         let connection = match Connection::accept(id, peer, socket, policy, deadline, &ctx) {
             Ok(c) => c,
@@ -327,17 +318,13 @@ impl EventLoop {
             // A stray event for a connection closed earlier in this batch.
             return;
         };
-        let ctx = Context {
-            registry: self.poll.registry(),
+        let ctx = connection_context(
+            &self.poll,
+            &self.settings,
+            &self.refusals,
             key,
-            upstream: &self.settings.upstream,
-            mode: self.settings.mode,
-            tls: self.settings.tls.as_ref().map(|t| &t.context),
-            refusals: &self.refusals,
-            tunnel: self.settings.tunnel.as_ref(),
-            handshake_timeout: self.settings.handshake_timeout,
-            now: Instant::now(),
-        };
+            Instant::now(),
+        );
         let deadline_before = connection.deadline;
         let step = connection.ready(side, event, &ctx);
         let id = connection.id;
@@ -451,5 +438,28 @@ impl EventLoop {
             if open == 1 { "connection" } else { "connections" },
             connection.opened.elapsed().as_secs_f64()
         );
+    }
+}
+
+/// What a connection may use of its loop. A free function rather than a
+/// method, so the loop can lend these fields while a connection of its
+/// slab is borrowed mutably.
+fn connection_context<'a>(
+    poll: &'a Poll,
+    settings: &'a LoopSettings,
+    refusals: &'a RefCell<RefusalLog>,
+    key: usize,
+    now: Instant,
+) -> Context<'a> {
+    Context {
+        registry: poll.registry(),
+        key,
+        upstream: &settings.upstream,
+        mode: settings.mode,
+        tls: settings.tls.as_ref().map(|t| &t.context),
+        refusals,
+        tunnel: settings.tunnel.as_ref(),
+        handshake_timeout: settings.handshake_timeout,
+        now,
     }
 }

@@ -1,17 +1,22 @@
 //! Builds the server-side `SslContext` from mongod's SSL options: the key
 //! and chain, the protocol and cipher policy (mongod's defaults or
-//! stricter), and client-certificate verification against the CA and CRL.
+//! stricter, narrowed by `sslDisabledProtocols` and `sslCipherConfig`), and
+//! client-certificate verification against the CA and CRL.
 
+use foreign_types::ForeignTypeRef;
+use openssl::nid::Nid;
 use openssl::ssl::{
-    SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+    SslCipher, SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
+    SslVerifyMode, SslVersion,
 };
-use openssl::stack::Stack;
+use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509PurposeId};
 
 use super::pem::{self, Validity};
 use crate::config::SslSettings;
+use crate::config::protocols::Protocols;
 use crate::error::Error;
 use crate::fips::FipsDecision;
 
@@ -43,10 +48,22 @@ pub struct ServerTls {
     /// Whether a CA file was given, so client certificates are checked.
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
+    /// mongod's `sslAllowInvalidCertificates`: invalid client certificates
+    /// are let in with a warning.
+    pub allow_invalid_certificates: bool,
     pub certificate_subject: String,
     pub certificate_expiry: String,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
+}
+
+// OpenSSL functions that openssl-sys does not bind (all in OpenSSL 1.1.0+).
+unsafe extern "C" {
+    fn SSL_CTX_get_ciphers(
+        ctx: *const openssl_sys::SSL_CTX,
+    ) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    fn SSL_CIPHER_is_aead(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
+    fn SSL_CIPHER_get_auth_nid(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
 }
 
 fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
@@ -123,6 +140,7 @@ pub fn build(
         contexts,
         verify_clients: settings.ca_file.is_some(),
         weak_cert_validation: settings.weak_cert_validation,
+        allow_invalid_certificates: settings.allow_invalid_certificates,
         certificate_subject: subject,
         certificate_expiry: expiry,
         revoked_count: material.crls.as_ref().map(|crls| {
@@ -149,6 +167,12 @@ fn make_context(
     let mut builder = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(tls_error("creating the SSL context"))?;
     apply_protocol_policy(&mut builder, fips.is_fips())?;
+    apply_operator_policy(
+        &mut builder,
+        fips.is_fips(),
+        settings.protocols,
+        settings.cipher_config.as_deref(),
+    )?;
     builder
         .set_private_key(&identity.key)
         .map_err(tls_error("using the private key"))?;
@@ -267,4 +291,191 @@ pub(crate) fn apply_protocol_policy(
         .set_num_tickets(SESSION_TICKETS)
         .map_err(tls_error("setting the number of session tickets"))?;
     Ok(())
+}
+
+/// The server's narrowing of that policy by mongod's options (the client
+/// tunnel keeps the defaults): `protocols` from `sslDisabledProtocols`
+/// (TLS 1.0 and 1.1 are never offered anyway), and `cipher_config`, which
+/// replaces the TLS 1.2 list and is refused unless every suite it yields
+/// passes `check_tls12_cipher`.
+fn apply_operator_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+    protocols: Protocols,
+    cipher_config: Option<&str>,
+) -> Result<(), Error> {
+    if !protocols.tls1_2 {
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(tls_error("setting the minimum TLS version"))?;
+    }
+    if !protocols.tls1_3 {
+        builder
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_error("setting the maximum TLS version"))?;
+    }
+    let Some(list) = cipher_config else {
+        return Ok(());
+    };
+    let refused = |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
+    let level = security_level(builder);
+    builder.set_cipher_list(list).map_err(|e| {
+        refused(format!(
+            "OpenSSL takes no suite from it ({})",
+            crate::error::describe_openssl(&e)
+        ))
+    })?;
+    // `@SECLEVEL=0` in a list would quietly accept weak keys and
+    // signatures in certificates too.
+    let now = security_level(builder);
+    if now < level {
+        return Err(refused(format!(
+            "it lowers OpenSSL's security level (from {level} to {now})"
+        )));
+    }
+    // What OpenSSL made of the list, not the text: `HIGH` or
+    // `ALL:!aNULL` are only judged by the suites they expand to.
+    let offered = tls12_ciphers(builder);
+    for cipher in &offered {
+        check_tls12_cipher(cipher, fips).map_err(refused)?;
+    }
+    // OpenSSL skips a suite name it does not know or cannot offer
+    // (a typo; ChaCha20 in FIPS mode) as long as anything else
+    // matched: a suite the operator named must really be there.
+    if let Some(missing) = named_suites(list).find(|n| !offered.iter().any(|c| c.name() == *n)) {
+        let why = if fips {
+            "FIPS mode offers FIPS 140-2 approved suites only"
+        } else {
+            "a misspelt or unknown name?"
+        };
+        return Err(refused(format!(
+            "it names {missing}, which OpenSSL does not offer here ({why})"
+        )));
+    }
+    Ok(())
+}
+
+/// OpenSSL's security level of the context being built (the crate only
+/// offers it on a finished context).
+fn security_level(builder: &SslContextBuilder) -> i32 {
+    // SAFETY: the pointer is the builder's live SSL_CTX; the call reads it.
+    unsafe { openssl_sys::SSL_CTX_get_security_level(builder.as_ptr()) }
+}
+
+/// The context's TLS 1.2-and-earlier suites, in preference order. (OpenSSL
+/// lists the TLS 1.3 suites too; those are set apart, by `set_ciphersuites`.)
+fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
+    // SAFETY: the stack belongs to the context, which `builder` keeps alive
+    // for the borrow; OpenSSL returns NULL only for a context without one.
+    let stack = unsafe { SSL_CTX_get_ciphers(builder.as_ptr()) };
+    if stack.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: a valid STACK_OF(SSL_CIPHER), borrowed as long as `builder`.
+    let stack: &StackRef<SslCipher> = unsafe { StackRef::from_ptr(stack) };
+    stack.iter().filter(|c| c.version() != "TLSv1.3").collect()
+}
+
+/// The single suites a cipher list names, as opposed to OpenSSL's
+/// categories (`HIGH`, `ECDHE+AESGCM`, `!aNULL`, `@STRENGTH`): every
+/// TLS 1.2 suite name has a dash, no category does.
+fn named_suites(list: &str) -> impl Iterator<Item = &str> {
+    list.split([':', ',', ' '])
+        .filter(|t| t.contains('-') && !t.contains('+'))
+        .filter(|t| !t.starts_with(['!', '-', '+', '@']))
+}
+
+/// mongossl's floor for a suite an operator configured: authenticated
+/// encryption (AEAD: no CBC, RC4 or NULL), a server that proves itself
+/// with its RSA or ECDSA certificate (no anonymous, PSK or SRP suites),
+/// and in FIPS mode AES-GCM only, the FIPS 140-2 approved AEAD.
+fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
+    let name = cipher.name();
+    // SAFETY: `cipher` is a valid SSL_CIPHER for the call.
+    let aead = unsafe { SSL_CIPHER_is_aead(cipher.as_ptr()) } == 1;
+    if !aead {
+        return Err(format!(
+            "it allows {name}, which is not an AEAD suite (CBC, RC4 or NULL encryption)"
+        ));
+    }
+    // SAFETY: as above.
+    let auth = unsafe { SSL_CIPHER_get_auth_nid(cipher.as_ptr()) };
+    let auth = Nid::from_raw(auth).short_name().unwrap_or("unknown");
+    if !matches!(auth, "AuthRSA" | "AuthECDSA") {
+        return Err(format!(
+            "it allows {name}, whose server is not authenticated by a certificate ({auth})"
+        ));
+    }
+    let gcm = matches!(
+        cipher.cipher_nid(),
+        Some(Nid::AES_128_GCM) | Some(Nid::AES_256_GCM)
+    );
+    if fips && !gcm {
+        return Err(format!(
+            "it allows {name}, which FIPS 140-2 does not approve (AES-GCM only)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(list: Option<&str>, protocols: Protocols) -> Result<SslContext, Error> {
+        let mut builder = SslContextBuilder::new(SslMethod::tls_server()).expect("builder");
+        apply_protocol_policy(&mut builder, false)?;
+        apply_operator_policy(&mut builder, false, protocols, list)?;
+        Ok(builder.build())
+    }
+
+    #[test]
+    fn named_suites_are_told_from_categories() {
+        let names: Vec<&str> = named_suites(
+            "HIGH:!aNULL:ECDHE+AESGCM:ECDHE-RSA-AES128-GCM-SHA256 AES128-SHA,@STRENGTH:-AES256-SHA",
+        )
+        .collect();
+        assert_eq!(names, ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"]);
+    }
+
+    #[test]
+    fn cipher_config_floor() {
+        let all = Protocols::default();
+        policy(
+            Some("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"),
+            all,
+        )
+        .expect("AEAD with certificates");
+        policy(Some("ECDHE+AESGCM:!aNULL"), all).expect("a category of AEAD suites");
+        for (list, needle) in [
+            ("ECDHE-RSA-AES128-SHA256", "not an AEAD suite"),
+            ("AECDH-AES128-SHA", "not an AEAD suite"),
+            (
+                "ADH-AES256-GCM-SHA384",
+                "not authenticated by a certificate",
+            ),
+            (
+                "PSK-AES128-GCM-SHA256",
+                "not authenticated by a certificate",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265",
+                "does not offer",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0",
+                "security level",
+            ),
+            ("nothing-at-all", "takes no suite"),
+        ] {
+            let err = policy(Some(list), all)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains(needle) && err.contains("--sslCipherConfig"),
+                "{list}: {err}"
+            );
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod backend_faults;
 mod cert_matrix;
 mod check;
+mod config_compat;
 mod fips;
 mod hostile;
 mod peer_policy;

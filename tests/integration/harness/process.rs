@@ -15,6 +15,7 @@ pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
@@ -71,34 +72,65 @@ impl Server {
         Server::start_command(command)
     }
 
+    /// Like `start_with_env`, but a mongossl that exits before listening
+    /// is an answer (its exit code and output), not a test failure.
+    pub fn try_start_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, Exit> {
+        let mut command = Command::new(BINARY);
+        command
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Server::try_start_command(command)
+    }
+
     /// Starts a prepared command (its program and arguments are the
     /// caller's) and waits for it to listen.
-    pub fn start_command(mut command: Command) -> Server {
+    pub fn start_command(command: Command) -> Server {
+        match Server::try_start_command(command) {
+            Ok(server) => server,
+            Err(exit) => panic!("mongossl exited early ({:?}):\n{}", exit.code, exit.output),
+        }
+    }
+
+    fn try_start_command(mut command: Command) -> Result<Server, Exit> {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            collect(out, log.clone());
+            readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            collect(err, log.clone());
+            readers.push(collect(err, log.clone()));
         }
         let mut server = Server {
             child,
             port: 0,
             log,
+            readers,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(port) = server.announced_port() {
                 server.port = port;
-                return server;
+                return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("mongossl exited early ({status}):\n{}", server.log());
+                // The pipes are at EOF now: wait for the readers to drain them.
+                for reader in server.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return Err(Exit {
+                    code: status.code(),
+                    output: server.log(),
+                    stdout: stdout.lock().map(|t| t.clone()).unwrap_or_default(),
+                });
             }
             if Instant::now() > deadline {
                 panic!("mongossl did not start listening:\n{}", server.log());
