@@ -591,6 +591,8 @@ mod tests {
             &["--f", "--sslPEMKeyPassword", "s3cret"][..],
             &["--sslPEMKeyPassword=s3cret", "s3cret"][..],
             &["--port", "--sslPEMKeyPassword", "s3cret", "extra"][..],
+            &["--config", "--tlsCertificateKeyFilePassword", "s3cret"][..],
+            &["--tlsCertificateKeyFilePassword=s3cret", "s3cret"][..],
         ] {
             let err = from_args(&args(line)).expect_err("refused");
             assert!(!err.to_string().contains("s3cret"), "{line:?}: {err}");
