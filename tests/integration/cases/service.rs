@@ -69,9 +69,11 @@ fn systemd_hears_ready_reloading_and_stopping() {
     let notify = path.display().to_string();
     let mut server = Server::start_with_env(
         &server_args(&backend, &pki.arg("server.pem"), &[]),
-        &[("NOTIFY_SOCKET", &notify)],
+        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "2000000")],
     );
     assert!(receive_until(&socket, "READY=1").contains("READY=1"));
+    // WatchdogSec=2: a ping at least every second.
+    receive_until(&socket, "WATCHDOG=1");
     server.signal(libc::SIGHUP);
     receive_until(&socket, "RELOADING=1");
     receive_until(&socket, "READY=1");
