@@ -327,3 +327,30 @@ fn fips_mode_names_non_approved_key_encryption() {
     )
     .expect("PKCS#8 key in FIPS mode");
 }
+
+#[test]
+fn fips_modules_are_found_beside_the_fips_config() {
+    let Some(dir) = provider_dir() else { return };
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    // No OPENSSL_MODULES: the library's built-in directory has no fips.so
+    // (Debian ships none; a vendored build points into its build tree),
+    // so mongossl looks next to --sslFIPSConfig.
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+        .args(fips_args(&pki, &backend, &dir, "server.pem", &[]))
+        .env_remove("OPENSSL_MODULES")
+        .env_remove("OPENSSL_CONF");
+    let server = Server::start_command(command);
+    server.expect_log(ACTIVATED);
+    let ca = pki.path("ca.pem");
+    is_let_in(
+        server.port,
+        &ClientOptions {
+            ca: Some(&ca),
+            ..Default::default()
+        },
+    )
+    .expect("FIPS relay");
+}
