@@ -62,3 +62,7 @@ rm -rf "$stage"
 
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh
+
+say "vendored OpenSSL 3.5 LTS build (--features vendored): the integration tests against it"
+CARGO_TARGET_DIR="$ROOT/target/vendored" cargo build --release --features vendored --quiet
+MONGOSSL_TEST_BIN="$ROOT/target/vendored/release/mongossl" cargo test --quiet --test integration 2>&1
