@@ -75,3 +75,7 @@ RUSTC_BOOTSTRAP=1 cargo clippy --quiet --manifest-path fuzz/Cargo.toml --all-tar
 
 say "integration with real MongoDB clients and server"
 MONGOSSL_BIN="$ROOT/target/release/mongossl" bash scripts/integration.sh
+
+say "vendored OpenSSL 3.5 LTS build (--features vendored): the integration tests against it"
+CARGO_TARGET_DIR="$ROOT/target/vendored" cargo build --release --features vendored --quiet
+MONGOSSL_TEST_BIN="$ROOT/target/vendored/release/mongossl" cargo test --quiet --test integration 2>&1

@@ -37,8 +37,10 @@ use ops::signals::{Signal, Signals};
 use ops::systemd;
 use proxy::{LoopSettings, LoopTls, PeerPolicy, PortMode, Proxy, TunnelTls};
 
-/// How often the control thread wakes to update systemd's STATUS.
+/// How often systemd's STATUS is updated.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the control thread wakes when no signal comes.
+const CONTROL_TICK: Duration = Duration::from_secs(1);
 
 /// Runs the server role until SIGTERM/SIGINT and a graceful shutdown.
 pub fn serve(config: &Config) -> Result<(), Error> {
@@ -124,8 +126,10 @@ pub fn serve(config: &Config) -> Result<(), Error> {
 /// a shutdown is asked for (or a loop died).
 fn control(config: &Config, decision: &FipsDecision, signals: &Signals, proxy: &Proxy) {
     let watchdog = systemd::watchdog_interval().map(|interval| interval / 2);
-    let tick = watchdog.map_or(STATUS_INTERVAL, |w| w.min(STATUS_INTERVAL));
+    let tick = watchdog.map_or(CONTROL_TICK, |w| w.min(CONTROL_TICK));
     let mut last_status = Instant::now();
+    let mut trimmer = ops::memory::Trimmer::default();
+    let mut last_watchdog = Instant::now();
     loop {
         match signals.wait(tick) {
             Some(Signal::Shutdown) => {
@@ -144,8 +148,14 @@ fn control(config: &Config, decision: &FipsDecision, signals: &Signals, proxy: &
             log::error!("an event loop stopped; shutting down");
             return;
         }
-        if watchdog.is_some() {
+        if let Some(every) = watchdog
+            && last_watchdog.elapsed() >= every
+        {
+            last_watchdog = Instant::now();
             systemd::notify("WATCHDOG=1");
+        }
+        if trimmer.observe(proxy.open_connections()) {
+            log::debug!("gave freed memory back to the system");
         }
         if last_status.elapsed() >= STATUS_INTERVAL {
             last_status = Instant::now();

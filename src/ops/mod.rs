@@ -1,6 +1,7 @@
 //! Running as a process and a service: logging in mongod's style, signals,
-//! and the systemd protocol.
+//! the systemd protocol, and giving memory back.
 
 pub mod log;
+pub mod memory;
 pub mod signals;
 pub mod systemd;

@@ -15,7 +15,7 @@ use openssl::ssl::SslVersion;
 use crate::harness::fips::provider_dir;
 use crate::harness::net::{Backend, ClientOptions, is_let_in, tls_connect};
 use crate::harness::pki::{KEY_PASSWORD, Pki};
-use crate::harness::process::{BINARY, Exit, Server, args, run_to_exit};
+use crate::harness::process::{Exit, Server, args, binary, run_to_exit};
 use crate::harness::tls_server;
 
 /// Asserts mongossl stopped with `code` and every needle in its output.
@@ -852,7 +852,7 @@ fn bare_password_is_asked_on_a_terminal_without_echo() {
     let pki = Pki::new();
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let quoted: Vec<String> = [BINARY, "--port", &port, "--bind_ip", "127.0.0.1"]
+    let quoted: Vec<String> = [binary(), "--port", &port, "--bind_ip", "127.0.0.1"]
         .into_iter()
         .map(String::from)
         .chain(encrypted_key_args(&pki, "--sslPEMKeyPassword"))

@@ -14,7 +14,7 @@ use openssl::sha::Sha256;
 
 use crate::harness::net::{Backend, ClientOptions, Noise, is_let_in, round_trip, tls_connect};
 use crate::harness::pki::{Pki, Purpose, Spec, crl, issue};
-use crate::harness::process::{BINARY, Server, args};
+use crate::harness::process::{Server, args, binary};
 use crate::harness::tls_server;
 
 fn server_args(backend: &Backend, pem: &str, extra: &[&str]) -> Vec<String> {
@@ -69,9 +69,11 @@ fn systemd_hears_ready_reloading_and_stopping() {
     let notify = path.display().to_string();
     let mut server = Server::start_with_env(
         &server_args(&backend, &pki.arg("server.pem"), &[]),
-        &[("NOTIFY_SOCKET", &notify)],
+        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "2000000")],
     );
     assert!(receive_until(&socket, "READY=1").contains("READY=1"));
+    // WatchdogSec=2: a ping at least every second.
+    receive_until(&socket, "WATCHDOG=1");
     server.signal(libc::SIGHUP);
     receive_until(&socket, "RELOADING=1");
     receive_until(&socket, "READY=1");
@@ -93,7 +95,7 @@ fn socket_activation_uses_the_inherited_listener() {
     command
         .arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
-        .arg(BINARY)
+        .arg(binary())
         .args(server_args(&backend, &pki.arg("server.pem"), &[]));
     // SAFETY: dup2 is async-signal-safe; `fd` stays open in the parent
     // until spawn returns.
@@ -312,7 +314,7 @@ fn sigusr1_rotates_the_log_file() {
     let mut a = server_args(&backend, &pki.arg("server.pem"), &["--logpath", &logarg]);
     a.extend(args(&["--port", "0"]));
     // Logging to a file: the harness cannot read the port from stderr.
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(binary())
         .args(&a)
         .stdin(std::process::Stdio::null())
         .spawn()

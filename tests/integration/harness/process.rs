@@ -8,7 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_mongossl");
+/// The mongossl binary under test: the one cargo built with the tests, or
+/// `MONGOSSL_TEST_BIN` (so the same tests can run against another build,
+/// such as `--features vendored`, without compiling them again).
+pub fn binary() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var("MONGOSSL_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mongossl").to_string())
+    })
+}
 
 /// A running mongossl.
 pub struct Server {
@@ -48,7 +57,7 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary());
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
             .args(args);
@@ -75,7 +84,7 @@ impl Server {
     /// Like `start_with_env`, but a mongossl that exits before listening
     /// is an answer (its exit code and output), not a test failure.
     pub fn try_start_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, Exit> {
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary());
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
             .args(args);
@@ -296,7 +305,7 @@ pub struct Exit {
 
 /// Runs mongossl expecting it to exit within 20 s (it is killed if not).
 pub fn run_to_exit(args: &[String]) -> Exit {
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
