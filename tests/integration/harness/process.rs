@@ -75,7 +75,7 @@ impl Server {
         command
             .arg("-c")
             .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
-            .arg(BINARY)
+            .arg(binary())
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
             .args(args);
         Server::start_command(command)
