@@ -321,15 +321,54 @@ pub fn usage() -> String {
     )
 }
 
+/// The values given to secret options, as written on the command line
+/// (`--opt VALUE` or `--opt=VALUE`), whether or not getopts ends up
+/// reading them as that option's value.
+fn secret_values(args: &[String]) -> Vec<&str> {
+    let mut secrets = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let Some(name) = arg.strip_prefix("--") else {
+            continue;
+        };
+        for secret in ASKABLE {
+            if name == *secret {
+                // A bare password option (followed by another option)
+                // asks for the password: the next argument is no secret.
+                if let Some(value) = args.get(i + 1).filter(|v| !v.starts_with('-')) {
+                    secrets.push(value.as_str());
+                }
+            } else if let Some(value) = name
+                .strip_prefix(secret)
+                .and_then(|rest| rest.strip_prefix('='))
+            {
+                secrets.push(value);
+            }
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets
+}
+
+/// An error about the command line, with every secret value masked: a
+/// mistyped line (`--config --sslPEMKeyPassword pw`) can turn a password
+/// into the "unexpected argument" that the message would quote.
+fn command_line_error(text: String, args: &[String]) -> Error {
+    let masked = secret_values(args)
+        .into_iter()
+        .fold(text, |text, secret| text.replace(secret, "<hidden>"));
+    Error::options(masked)
+}
+
 /// Parses the command line (without the program name) into raw values.
 pub fn from_args(args: &[String]) -> Result<RawOptions, Error> {
     let matches = make_opts()
         .parse(mark_bare_passwords(args))
-        .map_err(|e| Error::options(format!("{e}; try 'mongossl --help'")))?;
+        .map_err(|e| command_line_error(format!("{e}; try 'mongossl --help'"), args))?;
     if let Some(extra) = matches.free.first() {
-        return Err(Error::options(format!(
-            "unexpected argument '{extra}'; try 'mongossl --help'"
-        )));
+        return Err(command_line_error(
+            format!("unexpected argument '{extra}'; try 'mongossl --help'"),
+            args,
+        ));
     }
     let mut raw = RawOptions::new();
     for o in OPTIONS {
@@ -541,5 +580,22 @@ mod tests {
     #[test]
     fn help_never_shows_values() {
         assert!(usage().contains("--sslPEMKeyPassword"));
+    }
+
+    /// Found by fuzzing: `--config` swallowed the password option's name,
+    /// leaving the password itself as an "unexpected argument" to quote.
+    #[test]
+    fn errors_never_quote_a_password() {
+        for line in [
+            &["--config", "--sslPEMKeyPassword", "s3cret"][..],
+            &["--f", "--sslPEMKeyPassword", "s3cret"][..],
+            &["--sslPEMKeyPassword=s3cret", "s3cret"][..],
+            &["--port", "--sslPEMKeyPassword", "s3cret", "extra"][..],
+            &["--config", "--tlsCertificateKeyFilePassword", "s3cret"][..],
+            &["--tlsCertificateKeyFilePassword=s3cret", "s3cret"][..],
+        ] {
+            let err = from_args(&args(line)).expect_err("refused");
+            assert!(!err.to_string().contains("s3cret"), "{line:?}: {err}");
+        }
     }
 }

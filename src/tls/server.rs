@@ -93,6 +93,7 @@ pub fn build(
         settings.pem_key_password.as_ref(),
         "sslPEMKeyPassword",
     )?;
+    warn_if_readable_by_others(&settings.pem_key_file);
     let subject = pem::describe_name(identity.cert.subject_name());
     let expiry = identity.cert.not_after().to_string();
     match pem::validity(&identity.cert).map_err(tls_error("checking the certificate dates"))? {
@@ -231,6 +232,22 @@ fn make_context(
         .set_session_id_context(b"mongossl")
         .map_err(tls_error("setting the session id context"))?;
     Ok(builder.build())
+}
+
+/// A private key that other users can read is as good as published: say
+/// so at start-up, naming the file, as ssh does for its keys. Group read
+/// stays quiet (Debian's ssl-cert group is the usual way to share keys).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            log::warn!(
+                "the private key file {} (sslPEMKeyFile) is readable by other users (mode {mode:03o}): chmod o-r (0600 or 0640) it",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Protocol versions, suites, groups and modes shared by every context

@@ -2,6 +2,7 @@
 //! peers (backends, a fake mongod, and TLS clients).
 
 pub mod fips;
+pub mod hello;
 pub mod mongod;
 pub mod net;
 pub mod pki;

@@ -244,6 +244,10 @@ impl Pki {
         let revoked = issue(&Spec::new("revoked-client", Purpose::Client), Some(&ca));
         let server_as_client = issue(&Spec::new("server-only", Purpose::Server), Some(&ca));
         let intermediate = issue(&Spec::new("Intermediate CA", Purpose::Ca), Some(&ca));
+        let intermediate_client = issue(
+            &Spec::new("intermediate-client", Purpose::Client),
+            Some(&intermediate),
+        );
         let chained_server = issue(
             &Spec::new("localhost", Purpose::Server),
             Some(&intermediate),
@@ -292,6 +296,16 @@ impl Pki {
         let mut chain = chained_server.key_then_cert();
         chain.extend(intermediate.cert.to_pem().expect("pem"));
         pki.write("server-chain.pem", &chain);
+        // A client certificate issued by the intermediate: the leaf alone,
+        // and the intermediate for clients that send it along.
+        pki.write(
+            "intermediate-client.pem",
+            &intermediate_client.key_then_cert(),
+        );
+        pki.write(
+            "intermediate-ca.pem",
+            &intermediate.cert.to_pem().expect("pem"),
+        );
         let rsa_server = issue_with_key(
             &Spec::new("localhost", Purpose::Server),
             Some(&pki.ca),

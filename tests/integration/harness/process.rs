@@ -67,6 +67,20 @@ impl Server {
         Server::start_command(command)
     }
 
+    /// Starts mongossl with at most `nofile` open file descriptors. A
+    /// shell sets the limit and then `exec`s the binary, so the pid (and
+    /// `/proc/PID/...`) is mongossl's own.
+    pub fn start_with_fd_limit(args: &[String], nofile: u32) -> Server {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(binary())
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
+        Server::start_command(command)
+    }
+
     /// Like `start_with_env`, but a mongossl that exits before listening
     /// is an answer (its exit code and output), not a test failure.
     pub fn try_start_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, Exit> {
@@ -166,6 +180,21 @@ impl Server {
         );
     }
 
+    /// Waits (up to 10 s) until `needle` occurs at least `count` times:
+    /// a client may see its close before the server logs it.
+    pub fn expect_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count_in_log(needle) < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            self.count_in_log(needle) >= count,
+            "{needle:?} logged {} times, expected {count}; log:\n{}",
+            self.count_in_log(needle),
+            self.log()
+        );
+    }
+
     /// How many times `needle` occurs in the log so far.
     pub fn count_in_log(&self, needle: &str) -> usize {
         self.log().matches(needle).count()
@@ -191,6 +220,39 @@ impl Server {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|d| d.count())
             .unwrap_or(0)
+    }
+
+    /// CPU time the server process used so far (user + system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the `(comm)` part, which may itself hold spaces.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line: 11 and 12
+        // here, counting from 0 at `state` (field 3).
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf only reads a constant of the system.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// Waits (up to 10 s) until the server holds `fds` descriptors again;
+    /// closes happen on the server's schedule, so a moment may pass.
+    pub fn expect_fds(&self, fds: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.open_fds() != fds && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            self.open_fds(),
+            fds,
+            "file descriptors left behind; log:\n{}",
+            self.log()
+        );
     }
 
     pub fn is_running(&mut self) -> bool {
