@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Integration test of mongossl with real clients: mongosh, PyMongo and the
 # Node.js driver, against a real mongod ($MONGOD, or mongod on PATH) or else
-# SecantusDB as the backend.
+# SecantusDB as the backend; and `mongossl check` against that backend.
 #
 #   scripts/integration.sh            (env: MONGOD, MONGOSSL_BIN, MONGOSSL_DEPS,
-#                                      SUITES="pymongo mongosh node", CASES=substring
+#                                      SUITES="pymongo mongosh node check", CASES=substring
 #                                      to run a subset, KEEP_WORK=1 keeps the logs)
 #
 # It installs the client tools (scripts/install-deps.sh), builds mongossl if
-# needed, makes a throwaway PKI, starts one backend and five mongossl instances
+# needed, makes a throwaway PKI, starts one backend and eight mongossl instances
 # in front of it, and runs the cases in scripts/integration/. Each case prints
 # `PASS name` or `FAIL name: reason`; the last line is `N passed, M failed`.
 # Exit status is non-zero on any failure. Every process started here is stopped
@@ -70,6 +70,32 @@ start_instance crl --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --ssl
 start_instance weak --sslPEMKeyFile "$P/server.pem" --sslCAFile "$P/ca.pem" --sslWeakCertificateValidation
 start_instance encsrv --sslPEMKeyFile "$P/server-enc.pem" --sslPEMKeyPassword "$PKI_SERVER_PASSWORD" \
     --sslCAFile "$P/ca.pem"
+# SSL modes on one port (no --sslOnNormalPorts), and client tunnels.
+start_raw() { # NAME UPSTREAM OPTIONS...
+    local name=$1 upstream=$2
+    shift 2
+    start_mongossl "$name" "$WORK" "$upstream" 0 "$@" || die "mongossl '$name' did not start"
+    INST_PORT[$name]=$MONGOSSL_PORT
+    INST_LOG[$name]=$MONGOSSL_LOG
+    say "mongossl '$name' on port $MONGOSSL_PORT (pid $MONGOSSL_PID): $*"
+}
+start_raw mode-disabled "$UP" --sslMode disabled
+start_raw mode-allow "$UP" --sslMode allowSSL --sslPEMKeyFile "$P/server.pem"
+start_raw mode-prefer "$UP" --sslMode preferSSL --sslPEMKeyFile "$P/server.pem"
+start_raw mode-require "$UP" --sslMode requireSSL --sslPEMKeyFile "$P/server.pem"
+# Plaintext refusals are logged once per client address per 10 s: mongosh gets its own.
+start_raw mode-require-mongosh "$UP" --sslMode requireSSL --sslPEMKeyFile "$P/server.pem"
+start_instance elsewhere --sslPEMKeyFile "$P/elsewhere-server.pem"
+start_raw tunnel "localhost:${INST_PORT[ca]}" --client --ssl \
+    --sslPEMKeyFile "$P/client.pem" --sslCAFile "$P/ca.pem"
+start_raw tunnel-wrong-host "127.0.0.1:${INST_PORT[elsewhere]}" --client --ssl --sslCAFile "$P/ca.pem"
+start_raw tunnel-untrusted "localhost:${INST_PORT[ssl]}" --client --ssl --sslCAFile "$P/ca2.pem"
+# One SSL-only instance per suite for the plaintext-refusal case: mongossl logs
+# at most one plaintext refusal per client address every 10 s, so suites run
+# back to back (e.g. with CASES=plaintext) must not share one.
+for suite in pymongo mongosh node; do
+    start_instance "plain-$suite" --sslPEMKeyFile "$P/server.pem"
+done
 
 # mongosh gets a private home with telemetry off; --quiet also skips its
 # update check, so it never reaches for the network.
@@ -87,6 +113,8 @@ CONFIG="$WORK/config.json"
     echo "  \"mongosh\": \"$MONGOSH\","
     echo "  \"mongosh_home\": \"$MONGOSH_HOME\","
     echo "  \"backend\": \"$BACKEND_KIND\","
+    echo "  \"backend_port\": $BACKEND_PORT,"
+    echo "  \"mongossl\": \"$MONGOSSL\","
     echo "  \"instances\": {"
     sep=""
     for name in "${!INST_PORT[@]}"; do
@@ -109,11 +137,13 @@ run_suite() { # LABEL TIMEOUT COMMAND...
         echo "FAIL $label: suite exited with status $rc (see $WORK/$label.stderr)" | tee -a "$RESULTS"
     fi
 }
-for suite in ${SUITES:-pymongo mongosh node}; do
+for suite in ${SUITES:-pymongo mongosh node check modes}; do
     case $suite in
     pymongo) run_suite pymongo 300 "$PY" cases_pymongo.py ;;
     mongosh) run_suite mongosh 300 "$PY" cases_mongosh.py ;;
     node) run_suite node 300 env NODE_PATH="$DEPS/node/node_modules" node cases_node.js ;;
+    check) run_suite check 300 "$PY" cases_check.py ;;
+    modes) run_suite modes 300 "$PY" cases_modes.py ;;
     *) die "unknown suite $suite" ;;
     esac
 done

@@ -389,6 +389,10 @@ mod route {
             buf: *mut *mut c_char,
             bsize: usize,
         ) -> openssl_sys::OSSL_PARAM;
+        fn OSSL_PROVIDER_set_default_search_path(
+            ctx: *mut openssl_sys::OSSL_LIB_CTX,
+            path: *const c_char,
+        ) -> c_int;
         fn OSSL_SELF_TEST_set_callback(
             ctx: *mut openssl_sys::OSSL_LIB_CTX,
             cb: Option<unsafe extern "C" fn(*const openssl_sys::OSSL_PARAM, *mut c_void) -> c_int>,
@@ -424,6 +428,7 @@ mod route {
         };
 
         if let Some(path) = &request.config {
+            look_for_modules_beside(path);
             load_config(path).map_err(|problem| match problem {
                 ConfigFailure::Unreadable(source) => FipsError::ConfigUnreadable {
                     path: path.clone(),
@@ -688,12 +693,49 @@ mod route {
         }
     }
 
+    /// The module directory mongossl chose itself (see
+    /// `look_for_modules_beside`), if it did.
+    static MODULES_BESIDE_CONFIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+    /// A statically linked (vendored) OpenSSL has a built-in module
+    /// directory inside its build tree, which exists on no server. When
+    /// OPENSSL_MODULES is unset and the built-in directory has no fips
+    /// module but the FIPS config's own directory has one (as
+    /// fips/build-provider.sh lays them out), look there. Must run before
+    /// the config loads the provider.
+    fn look_for_modules_beside(config: &Path) {
+        if std::env::var_os("OPENSSL_MODULES").is_some()
+            || Path::new(&compiled_in_modules_dir())
+                .join(MODULE_FILE)
+                .is_file()
+        {
+            return;
+        }
+        let Some(dir) = config.parent().filter(|d| d.join(MODULE_FILE).is_file()) else {
+            return;
+        };
+        let Ok(c_dir) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
+            return;
+        };
+        // SAFETY: NULL is the default library context; OpenSSL copies the
+        // string before returning.
+        if unsafe { OSSL_PROVIDER_set_default_search_path(ptr::null_mut(), c_dir.as_ptr()) } == 1 {
+            let _ = MODULES_BESIDE_CONFIG.set(dir.to_string_lossy().into_owned());
+        }
+    }
+
     /// Where OpenSSL looks for provider modules, and why there: the
     /// OPENSSL_MODULES variable wins over the directory compiled into the
     /// library (which is how OpenSSL itself decides).
     fn module_dir() -> (String, &'static str) {
         if let Some(dir) = std::env::var_os("OPENSSL_MODULES") {
             return (dir.to_string_lossy().into_owned(), "set by OPENSSL_MODULES");
+        }
+        if let Some(dir) = MODULES_BESIDE_CONFIG.get() {
+            return (
+                dir.clone(),
+                "beside --sslFIPSConfig, since the library's built-in directory has no fips module",
+            );
         }
         (
             compiled_in_modules_dir(),

@@ -8,6 +8,9 @@ use mongossl::{fips, ops};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "check") {
+        return ExitCode::from(mongossl::check::run(&args[1..]));
+    }
     let command = match config::from_args(&args) {
         Ok(command) => command,
         Err(e) => {
@@ -17,12 +20,15 @@ fn main() -> ExitCode {
     };
     let config = match command {
         Command::Help => {
-            println!("{}", config::options::usage());
+            print_stdout(&config::options::usage());
             return ExitCode::SUCCESS;
         }
         Command::Version => {
-            println!("mongossl {}", env!("CARGO_PKG_VERSION"));
-            println!("{}", fips::version_report());
+            print_stdout(&format!(
+                "mongossl {}\n{}",
+                env!("CARGO_PKG_VERSION"),
+                fips::version_report()
+            ));
             return ExitCode::SUCCESS;
         }
         Command::Serve(config) => config,
@@ -30,6 +36,9 @@ fn main() -> ExitCode {
     if let Err(e) = ops::log::init(&config.log) {
         eprintln!("mongossl: {e}");
         return ExitCode::from(e.exit_code());
+    }
+    for warning in &config.warnings {
+        log::warn!("{warning}");
     }
     match mongossl::serve(&config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,4 +51,11 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Prints to stdout; a closed pipe (`mongossl --help | head`) is not an
+/// error worth a panic.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }

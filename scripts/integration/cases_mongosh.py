@@ -189,8 +189,8 @@ run.case("work w:0 writes then read", w_unacknowledged)
 
 
 def plaintext_refused_then_tls_ok():
-    refused("ssl", [], "The server is configured to only allow SSL connections")
-    ok("ssl", TLS)
+    refused("plain-mongosh", [], "The server is configured to only allow SSL connections")
+    ok("plain-mongosh", TLS)
 
 
 run.case("plaintext client refused, TLS client still served", plaintext_refused_then_tls_ok)

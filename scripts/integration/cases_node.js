@@ -239,8 +239,8 @@ async function main() {
 
   // --- 6. plaintext client on the SSL port ------------------------------------
   await runCase('plaintext client refused, TLS client still served', async () => {
-    await refusedWithLog('ssl', 'The server is configured to only allow SSL connections', {});
-    await pingOk(client('ssl', { tls: true, tlsCAFile: CA }));
+    await refusedWithLog('plain-node', 'The server is configured to only allow SSL connections', {});
+    await pingOk(client('plain-node', { tls: true, tlsCAFile: CA }));
   });
 }
 

@@ -290,8 +290,8 @@ work.close()
 
 
 def plaintext_refused_then_tls_ok():
-    refused_with_log("ssl", "The server is configured to only allow SSL connections")
-    ping_ok(client("ssl", tls=True, tlsCAFile=CA))
+    refused_with_log("plain-pymongo", "The server is configured to only allow SSL connections")
+    ping_ok(client("plain-pymongo", tls=True, tlsCAFile=CA))
 
 
 run.case("plaintext client refused, TLS client still served", plaintext_refused_then_tls_ok)

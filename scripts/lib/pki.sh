@@ -7,6 +7,7 @@
 #   ca.pem                  test CA certificate (what --sslCAFile / tlsCAFile take)
 #   server.pem              server key + certificate (SAN DNS:localhost, IP:127.0.0.1)
 #   server-enc.pem          same, key encrypted with $PKI_SERVER_PASSWORD
+#   elsewhere-server.pem    a server certificate for db.elsewhere.example only
 #   client.pem              client key + certificate (CN=client), signed by the CA
 #   client-enc.pem          same client, key encrypted with $PKI_CLIENT_PASSWORD
 #   ca2.pem                 a second, unrelated CA
@@ -56,6 +57,14 @@ basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
 extendedKeyUsage       = serverAuth, clientAuth
 subjectAltName         = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
+[ elsewhere_ext ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:db.elsewhere.example
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 
@@ -115,6 +124,9 @@ make_pki() { # DIR
 
         _pki_issue "$dir/ca" server "/O=mongossl-test/OU=server/CN=localhost" server_ext "$dir"
         _pki_encrypted_pem "$dir/server.key" "$dir/server.crt" "$PKI_SERVER_PASSWORD" "$dir/server-enc.pem"
+
+        # A server certificate for another host: the tunnel must refuse it.
+        _pki_issue "$dir/ca" elsewhere-server "/O=mongossl-test/OU=server/CN=db.elsewhere.example" elsewhere_ext "$dir"
 
         _pki_issue "$dir/ca" client "/O=mongossl-test/OU=clients/CN=client" client_ext "$dir"
         _pki_encrypted_pem "$dir/client.key" "$dir/client.crt" "$PKI_CLIENT_PASSWORD" "$dir/client-enc.pem"

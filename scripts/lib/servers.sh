@@ -79,9 +79,10 @@ find_mongod() {
 #   on 127.0.0.1 (PORT, else a free one), and waits until it answers hello.
 #   Sets BACKEND_PID BACKEND_PORT BACKEND_KIND BACKEND_LOG. Needs DEPS for SecantusDB.
 start_backend() {
-    local work=$1 mongod
+    local work mongod
+    mkdir -p "$1"
+    work=$(cd "$1" && pwd) # absolute: the SecantusDB branch changes directory
     BACKEND_PORT=${2:-$(free_port)}
-    mkdir -p "$work"
     BACKEND_LOG="$work/backend.log"
     mongod=$(find_mongod)
     if [[ -n "$mongod" ]]; then

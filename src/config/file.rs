@@ -1,24 +1,71 @@
-//! The mongod 2.4 config-file format: one `key = value` per line, `#`
-//! comments, keys named as the long options. Unlike mongod 2.4, which
-//! silently ignored `flag = false`, `false` here really means off.
+//! Config files: tells mongod 2.6+'s YAML from mongod 2.4's format by
+//! their content, and reads the 2.4 format itself: one `key = value` per
+//! line, `#` comments, keys named as the long options. Unlike mongod 2.4,
+//! which silently ignored `flag = false`, `false` here really means off.
 
 use std::path::Path;
 
 use super::options::{self, Kind, RawOptions};
+use super::yaml;
 use crate::error::Error;
 
-/// Reads and parses a config file.
-pub fn read(path: &Path) -> Result<RawOptions, Error> {
+/// A config file's options, and what deserves a warning once logging is up.
+#[derive(Debug, Default)]
+pub struct FileOptions {
+    pub raw: RawOptions,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and parses a config file of either format; twin names
+/// (`tlsCAFile`, `net.tls.CAFile`) are folded onto their `ssl*` names.
+pub fn read(path: &Path) -> Result<FileOptions, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         option: "config",
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(|cause| Error::file("config", path, cause))
+    let bad = |cause: String| Error::file("config", path, cause);
+    let mut read = parse(&text).map_err(bad)?;
+    read.raw = options::fold_twins(read.raw).map_err(|e| bad(e.to_string()))?;
+    Ok(read)
 }
 
-/// Parses config-file text; the error names the line.
-pub fn parse(text: &str) -> Result<RawOptions, String> {
+/// Parses config-file text in the format its content shows.
+pub fn parse(text: &str) -> Result<FileOptions, String> {
+    if is_yaml(text) {
+        yaml::parse(text)
+    } else {
+        parse_ini(text).map(|raw| FileOptions {
+            raw,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// mongod 2.4's files are `name = value` lines; YAML never starts with
+/// one (a YAML key is followed by `:`). The first line that is not blank
+/// or a comment decides; an empty file reads the same either way.
+pub fn is_yaml(text: &str) -> bool {
+    let Some(first) = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+    else {
+        return false;
+    };
+    let Some((key, _)) = first.split_once('=') else {
+        return true;
+    };
+    let key = key.trim();
+    let is_option_name = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    !is_option_name
+}
+
+/// Parses mongod 2.4's format; the error names the line.
+pub fn parse_ini(text: &str) -> Result<RawOptions, String> {
     let mut raw = RawOptions::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -67,7 +114,7 @@ fn strip_quotes(value: &str) -> &str {
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(super) fn parse_bool(value: &str) -> Option<bool> {
     match value {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
@@ -85,7 +132,7 @@ mod tests {
 
     #[test]
     fn reads_keys_comments_and_false() {
-        let raw = parse(
+        let raw = parse_ini(
             "# mongod 2.4 style\nport = 27018\n\nsslOnNormalPorts = true\nsslPEMKeyFile = \"/etc/ssl/mongodb.pem\"\nsslWeakCertificateValidation = false\n",
         )
         .expect("valid");
@@ -106,7 +153,7 @@ mod tests {
 
     #[test]
     fn unknown_key_names_the_line() {
-        let err = parse("port = 1\nsslPEMKeyFiel = x\n").expect_err("unknown");
+        let err = parse_ini("port = 1\nsslPEMKeyFiel = x\n").expect_err("unknown");
         assert!(
             err.contains("line 2") && err.contains("sslPEMKeyFiel"),
             "{err}"
@@ -114,24 +161,54 @@ mod tests {
     }
 
     #[test]
+    fn format_is_told_by_content() {
+        assert!(!is_yaml("# comment\n\nport = 27017\n"));
+        assert!(!is_yaml("upstream = 127.0.0.1:27018\n"));
+        assert!(!is_yaml(""));
+        assert!(is_yaml("# mongod.conf\nnet:\n  port: 27017\n"));
+        assert!(is_yaml("---\nnet: {port: 1}\n"));
+        assert!(is_yaml("systemLog:\n  path: /var/log/a=b.log\n"));
+        let ini = parse("sslOnNormalPorts = true\n").expect("ini");
+        assert_eq!(
+            ini.raw.get("sslOnNormalPorts").map(String::as_str),
+            Some("true")
+        );
+        let yaml = parse("net:\n  port: 1\n").expect("yaml");
+        assert_eq!(yaml.raw.get("port").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn twins_in_a_file_are_folded_or_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("twins.conf");
+        std::fs::write(&path, "tlsCAFile = /ca\nsslCAFile = /ca\n").expect("write");
+        let folded = read(&path).expect("agreeing twins");
+        assert_eq!(folded.raw.get("sslCAFile").map(String::as_str), Some("/ca"));
+        assert!(!folded.raw.contains_key("tlsCAFile"));
+        std::fs::write(&path, "tlsCAFile = /ca\nsslCAFile = /other\n").expect("write");
+        let err = read(&path).expect_err("disagreeing twins");
+        assert!(err.to_string().contains("disagree"), "{err}");
+    }
+
+    #[test]
     fn malformed_lines_are_refused() {
         assert!(
-            parse("sslOnNormalPorts\n")
+            parse_ini("sslOnNormalPorts\n")
                 .expect_err("no =")
                 .contains("line 1")
         );
         assert!(
-            parse("sslOnNormalPorts = maybe\n")
+            parse_ini("sslOnNormalPorts = maybe\n")
                 .expect_err("bad bool")
                 .contains("true or false")
         );
         assert!(
-            parse("config = x\n")
+            parse_ini("config = x\n")
                 .expect_err("not in file")
                 .contains("unknown")
         );
         assert!(
-            parse("port = 1\nport = 2\n")
+            parse_ini("port = 1\nport = 2\n")
                 .expect_err("twice")
                 .contains("more than once")
         );

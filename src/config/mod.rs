@@ -3,6 +3,10 @@
 
 pub mod file;
 pub mod options;
+pub mod password;
+pub mod protocols;
+pub mod tunnel;
+pub mod yaml;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -12,6 +16,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::fips::FipsRequest;
 use options::RawOptions;
+use protocols::Protocols;
+pub use tunnel::TunnelSettings;
 
 /// What `main` should do.
 #[derive(Debug)]
@@ -29,10 +35,62 @@ pub struct Config {
     pub upstream: Upstream,
     pub max_conns: usize,
     pub handshake_timeout: Duration,
-    /// `None` when `sslOnNormalPorts` is off: plaintext relay.
+    /// Event loops (threads).
+    pub threads: usize,
+    pub shutdown_timeout: Duration,
+    /// `None`: relayed connections may idle for ever (the default).
+    pub idle_timeout: Option<Duration>,
+    /// mongod's `sslMode`; `--sslOnNormalPorts` is `Require`.
+    pub mode: SslMode,
+    /// `Some` exactly when `mode` is not `Disabled`.
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
     pub log: LogSettings,
+    /// `Some` in the client-tunnel role (`--client`).
+    pub tunnel: Option<TunnelSettings>,
+    /// Things worth a warning that were found before logging was set up
+    /// (ignored config-file keys, options without effect): `main` logs
+    /// them once the logger exists, so they land in `--logpath` too.
+    pub warnings: Vec<String>,
+}
+
+/// mongod's `sslMode` (`tlsMode`): which connections on the listen port
+/// use SSL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plaintext only.
+    Disabled,
+    /// Plaintext and SSL clients; mongod's own outgoing connections would
+    /// be plaintext.
+    Allow,
+    /// Plaintext and SSL clients; outgoing connections would use SSL.
+    Prefer,
+    /// SSL only.
+    Require,
+}
+
+impl SslMode {
+    /// `sslMode`'s spelling, as mongod writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "disabled",
+            SslMode::Allow => "allowSSL",
+            SslMode::Prefer => "preferSSL",
+            SslMode::Require => "requireSSL",
+        }
+    }
+
+    fn parse(text: &str) -> Result<SslMode, Error> {
+        match text {
+            "disabled" => Ok(SslMode::Disabled),
+            "allowSSL" => Ok(SslMode::Allow),
+            "preferSSL" => Ok(SslMode::Prefer),
+            "requireSSL" => Ok(SslMode::Require),
+            _ => Err(Error::options(format!(
+                "--sslMode: '{text}' is not one of disabled, allowSSL, preferSSL, requireSSL"
+            ))),
+        }
+    }
 }
 
 /// The SSL options of the listen port.
@@ -43,6 +101,14 @@ pub struct SslSettings {
     pub ca_file: Option<PathBuf>,
     pub crl_file: Option<PathBuf>,
     pub weak_cert_validation: bool,
+    /// mongod's `sslAllowInvalidCertificates` on a server: a client whose
+    /// certificate fails validation is let in, with a warning.
+    pub allow_invalid_certificates: bool,
+    /// The TLS versions left after `sslDisabledProtocols`.
+    pub protocols: Protocols,
+    /// `sslCipherConfig`: an OpenSSL TLS 1.2 cipher list replacing the
+    /// default one; checked when the context is built.
+    pub cipher_config: Option<String>,
 }
 
 /// Logging options.
@@ -94,6 +160,7 @@ impl fmt::Display for Upstream {
 pub const DEFAULT_PORT: u16 = 27017;
 const DEFAULT_MAX_CONNS: usize = 1_000_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 
 /// Parses the command line (without the program name), reads the config
 /// file it names, and validates the result.
@@ -105,18 +172,43 @@ pub fn from_args(args: &[String]) -> Result<Command, Error> {
     if cli.contains_key("version") {
         return Ok(Command::Version);
     }
-    let mut merged = match cli.get("config") {
-        Some(path) => file::read(&PathBuf::from(path))?,
-        None => RawOptions::new(),
+    let (mut merged, file_warnings) = match cli.get("config") {
+        Some(path) => {
+            let read = file::read(&PathBuf::from(path))?;
+            (read.raw, read.warnings)
+        }
+        None => (RawOptions::new(), Vec::new()),
     };
     merged.extend(cli);
-    validate(&merged).map(|c| Command::Serve(Box::new(c)))
+    let mut config = validate(&merged)?;
+    // The file's warnings first: they come from earlier in start-up.
+    let validation_warnings = std::mem::replace(&mut config.warnings, file_warnings);
+    config.warnings.extend(validation_warnings);
+    // Asked for only now that every other option is known to be right,
+    // so nobody types a password for a command line that fails anyway.
+    let ask = merged.get("sslPEMKeyPassword").map(String::as_str) == Some(options::ASK);
+    if ask {
+        if let Some(ssl) = config.ssl.as_mut() {
+            ssl.pem_key_password = password::obtain()?;
+        } else if let Some(tunnel) = config.tunnel.as_mut() {
+            tunnel.pem_key_password = password::obtain()?;
+        }
+    }
+    Ok(Command::Serve(Box::new(config)))
 }
 
-/// Applies mongod's rules to raw option values.
+/// Applies mongod's rules to raw option values (twins already folded onto
+/// their `ssl*` names, see `options::fold_twins`).
 pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
-    let ssl_on = flag("sslOnNormalPorts");
+    let given = |name: &str| raw.get(name).is_some_and(|v| v != "false");
+    let mut warnings = Vec::new();
+    let tunnel = if flag("client") {
+        Some(tunnel::validate(raw)?)
+    } else {
+        None
+    };
+    let mode = ssl_mode(raw)?;
 
     // mongod's rule: every SSL option needs SSL to be on.
     const NEEDS_SSL: &[&str] = &[
@@ -125,45 +217,91 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
         "sslCAFile",
         "sslCRLFile",
         "sslWeakCertificateValidation",
+        "sslAllowInvalidCertificates",
+        "sslDisabledProtocols",
+        "sslCipherConfig",
         "sslFIPSMode",
         "sslFIPSConfig",
     ];
-    if !ssl_on {
-        let given = NEEDS_SSL
-            .iter()
-            .find(|name| raw.get(**name).is_some_and(|v| v != "false"));
-        if let Some(name) = given {
-            return Err(Error::options(format!(
-                "--{name} needs --sslOnNormalPorts: SSL is not enabled"
-            )));
-        }
+    // (The client tunnel reads some of them as the mongo shell does.)
+    let needs_ssl = NEEDS_SSL.iter().find(|name| given(name));
+    if let Some(name) = needs_ssl.filter(|_| mode == SslMode::Disabled && tunnel.is_none()) {
+        return Err(Error::options(format!(
+            "--{name} needs --sslOnNormalPorts (or --sslMode other than disabled): SSL is not enabled"
+        )));
     }
 
-    let ssl = if ssl_on {
+    let ssl = if mode == SslMode::Disabled {
+        None
+    } else {
         let pem_key_file = raw.get("sslPEMKeyFile").ok_or_else(|| {
-            Error::options(
-                "--sslOnNormalPorts needs --sslPEMKeyFile: the server's key and certificate",
-            )
+            let by = if raw.contains_key("sslMode") {
+                format!("--sslMode {}", mode.as_str())
+            } else {
+                "--sslOnNormalPorts".to_string()
+            };
+            Error::options(format!(
+                "{by} needs --sslPEMKeyFile: the server's key and certificate"
+            ))
         })?;
         let ca_file = raw.get("sslCAFile").map(PathBuf::from);
         for name in ["sslWeakCertificateValidation", "sslCRLFile"] {
-            if ca_file.is_none() && raw.get(name).is_some_and(|v| v != "false") {
+            if ca_file.is_none() && given(name) {
                 return Err(Error::options(format!(
                     "--{name} needs --sslCAFile: client certificates are only checked against a CA"
                 )));
             }
         }
+        // mongod takes it without a CA file; it just has nothing to forgive.
+        if ca_file.is_none() && flag("sslAllowInvalidCertificates") {
+            warnings.push(
+                "--sslAllowInvalidCertificates has no effect without --sslCAFile: client certificates are not requested".to_string(),
+            );
+        }
+        let protocols = match raw.get("sslDisabledProtocols") {
+            Some(list) => {
+                let parsed = protocols::parse(list).map_err(Error::options)?;
+                warnings.extend(parsed.warning);
+                parsed.protocols
+            }
+            None => Protocols::default(),
+        };
+        let cipher_config = raw.get("sslCipherConfig").cloned();
+        if let Some(list) = &cipher_config {
+            // OpenSSL takes a C string: a NUL would cut the list short.
+            if list.trim().is_empty() || list.contains('\0') {
+                return Err(Error::options(format!(
+                    "--sslCipherConfig: '{}' is not an OpenSSL cipher list",
+                    list.escape_default()
+                )));
+            }
+        }
+        let pem_key_password = raw
+            .get("sslPEMKeyPassword")
+            .filter(|p| p.as_str() != options::ASK)
+            .cloned()
+            .map(Password);
         Some(SslSettings {
             pem_key_file: PathBuf::from(pem_key_file),
-            pem_key_password: raw.get("sslPEMKeyPassword").cloned().map(Password),
+            pem_key_password,
             ca_file,
             crl_file: raw.get("sslCRLFile").map(PathBuf::from),
             weak_cert_validation: flag("sslWeakCertificateValidation"),
+            allow_invalid_certificates: flag("sslAllowInvalidCertificates"),
+            protocols,
+            cipher_config,
         })
-    } else {
-        None
     };
 
+    if tunnel.is_none() {
+        for name in ["ssl", "sslAllowInvalidHostnames"] {
+            if flag(name) {
+                return Err(Error::options(format!(
+                    "--{name} is a client tunnel option: give --client too"
+                )));
+            }
+        }
+    }
     let fips = flag("sslFIPSMode").then(|| FipsRequest {
         config: raw.get("sslFIPSConfig").map(PathBuf::from),
     });
@@ -201,6 +339,18 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(n) => Duration::from_secs(n),
             None => Duration::from_secs(DEFAULT_HANDSHAKE_TIMEOUT_SECS),
         },
+        threads: match number::<usize>(raw, "threads")? {
+            Some(0) => return Err(Error::options("--threads must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        idle_timeout: number::<u64>(raw, "idleTimeoutSecs")?
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs),
+        shutdown_timeout: Duration::from_secs(
+            number::<u64>(raw, "shutdownTimeoutSecs")?.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        ),
+        mode,
         ssl,
         fips,
         log: LogSettings {
@@ -208,7 +358,28 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             logpath: raw.get("logpath").map(PathBuf::from),
             logappend: flag("logappend"),
         },
+        tunnel,
+        warnings,
     })
+}
+
+/// `sslMode` if given, else `sslOnNormalPorts` (= `requireSSL`), else off.
+/// mongod refuses the two together; here they may agree.
+fn ssl_mode(raw: &RawOptions) -> Result<SslMode, Error> {
+    let on_normal_ports = raw.get("sslOnNormalPorts").is_some_and(|v| v == "true");
+    match raw.get("sslMode") {
+        Some(text) => {
+            let mode = SslMode::parse(text)?;
+            if on_normal_ports && mode != SslMode::Require {
+                return Err(Error::options(format!(
+                    "--sslOnNormalPorts means --sslMode requireSSL and contradicts --sslMode {text}: give one"
+                )));
+            }
+            Ok(mode)
+        }
+        None if on_normal_ports => Ok(SslMode::Require),
+        None => Ok(SslMode::Disabled),
+    }
 }
 
 fn number<T: std::str::FromStr>(raw: &RawOptions, name: &str) -> Result<Option<T>, Error> {
@@ -354,6 +525,120 @@ mod tests {
         ]))
         .expect_err("bind");
         assert!(err.to_string().contains("--bind_ip"), "{err}");
+    }
+
+    const KEY: (&str, &str) = ("sslPEMKeyFile", "/k");
+    const UP: (&str, &str) = ("upstream", "127.0.0.1:1");
+
+    #[test]
+    fn modes() {
+        let mode = |pairs: &[(&'static str, &str)]| {
+            validate(&raw(pairs)).map(|c| (c.mode, c.ssl.is_some()))
+        };
+        assert_eq!(mode(&[UP]).expect("off"), (SslMode::Disabled, false));
+        assert_eq!(
+            mode(&[UP, KEY, ("sslOnNormalPorts", "true")]).expect("on"),
+            (SslMode::Require, true)
+        );
+        for (text, expected) in [
+            ("allowSSL", SslMode::Allow),
+            ("preferSSL", SslMode::Prefer),
+            ("requireSSL", SslMode::Require),
+        ] {
+            assert_eq!(
+                mode(&[UP, KEY, ("sslMode", text)]).expect(text),
+                (expected, true)
+            );
+        }
+        assert_eq!(
+            mode(&[UP, ("sslMode", "disabled")]).expect("disabled"),
+            (SslMode::Disabled, false)
+        );
+        assert_eq!(
+            mode(&[
+                UP,
+                KEY,
+                ("sslMode", "requireSSL"),
+                ("sslOnNormalPorts", "true")
+            ])
+            .expect("agree"),
+            (SslMode::Require, true)
+        );
+        let err = mode(&[UP, ("sslMode", "preferSSL")]).expect_err("no key");
+        assert!(
+            err.to_string()
+                .contains("--sslMode preferSSL needs --sslPEMKeyFile"),
+            "{err}"
+        );
+        let err = mode(&[
+            UP,
+            KEY,
+            ("sslMode", "allowSSL"),
+            ("sslOnNormalPorts", "true"),
+        ])
+        .expect_err("contradiction");
+        assert!(err.to_string().contains("contradicts"), "{err}");
+        let err = mode(&[UP, KEY, ("sslMode", "requireTLS")]).expect_err("tls spelling");
+        assert!(err.to_string().contains("--sslMode"), "{err}");
+        let err = mode(&[UP, KEY, ("sslMode", "disabled")]).expect_err("key without ssl");
+        assert!(err.to_string().contains("--sslPEMKeyFile needs"), "{err}");
+    }
+
+    #[test]
+    fn new_ssl_options() {
+        let on = [UP, KEY, ("sslOnNormalPorts", "true")];
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut pairs = on.to_vec();
+            pairs.extend_from_slice(extra);
+            validate(&raw(&pairs))
+        };
+        let cfg = with(&[
+            ("sslDisabledProtocols", "TLS1_2"),
+            ("sslCipherConfig", "HIGH"),
+        ])
+        .expect("valid");
+        let ssl = cfg.ssl.expect("ssl");
+        assert_eq!(
+            ssl.protocols,
+            Protocols {
+                tls1_2: false,
+                tls1_3: true
+            }
+        );
+        assert_eq!(ssl.cipher_config.as_deref(), Some("HIGH"));
+        assert!(with(&[("sslDisabledProtocols", "TLS1_2,TLS1_3")]).is_err());
+        assert!(with(&[("sslCipherConfig", "HIGH\0:NULL")]).is_err());
+        assert!(with(&[("sslCipherConfig", " ")]).is_err());
+        // mongod accepts it without a CA file; here it warns that it does nothing.
+        let cfg = with(&[("sslAllowInvalidCertificates", "true")]).expect("valid");
+        assert!(
+            cfg.warnings.iter().any(|w| w.contains("no effect")),
+            "{:?}",
+            cfg.warnings
+        );
+        let cfg = with(&[("sslDisabledProtocols", "none")]).expect("valid");
+        assert!(
+            cfg.warnings.iter().any(|w| w.contains("stay disabled")),
+            "{:?}",
+            cfg.warnings
+        );
+        let err = validate(&raw(&[UP, ("sslAllowInvalidCertificates", "true")])).expect_err("off");
+        assert!(
+            err.to_string().contains("needs --sslOnNormalPorts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bare_password_is_not_a_password() {
+        let cfg = validate(&raw(&[
+            UP,
+            KEY,
+            ("sslOnNormalPorts", "true"),
+            ("sslPEMKeyPassword", options::ASK),
+        ]))
+        .expect("valid");
+        assert!(cfg.ssl.expect("ssl").pem_key_password.is_none());
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct OptionSpec {
     pub help: &'static str,
     /// Whether the option may stand in a config file.
     pub in_file: bool,
+    /// For a second name of an option (mongod 4.2's `--tls*` names, the
+    /// 3.0 `--sslAllowConnectionsWithoutCertificates`): the name it stands
+    /// for, under which validation finds its value.
+    pub twin_of: Option<&'static str>,
 }
 
 const fn spec(
@@ -41,7 +45,19 @@ const fn spec(
         hint,
         help,
         in_file: true,
+        twin_of: None,
     }
+}
+
+/// A second name of `$of`, with the same kind and value hint; a macro so
+/// the help text can name the twin at compile time.
+macro_rules! twin {
+    ($name:literal, $of:literal, $kind:expr, $hint:literal $(,)?) => {
+        OptionSpec {
+            twin_of: Some($of),
+            ..spec($name, $kind, $hint, concat!("the same as --", $of))
+        }
+    };
 }
 
 /// Every option, in `--help` order.
@@ -165,7 +181,115 @@ pub const OPTIONS: &[OptionSpec] = &[
         "SECS",
         "close connections whose SSL handshake takes longer (default 10)",
     ),
+    spec(
+        "sslMode",
+        Kind::Value,
+        "MODE",
+        "disabled|allowSSL|preferSSL|requireSSL (--sslOnNormalPorts = requireSSL)",
+    ),
+    spec(
+        "client",
+        Kind::Flag,
+        "",
+        "client tunnel: plaintext on --port, SSL to the server at --upstream",
+    ),
+    spec(
+        "ssl",
+        Kind::Flag,
+        "",
+        "client tunnel: connect to the server with SSL",
+    ),
+    spec(
+        "sslAllowInvalidCertificates",
+        Kind::Flag,
+        "",
+        "server: let clients with an invalid certificate in, logging why; client tunnel: do not verify the server's certificate",
+    ),
+    spec(
+        "sslAllowInvalidHostnames",
+        Kind::Flag,
+        "",
+        "client tunnel: do not check the server certificate's host names",
+    ),
+    spec(
+        "sslDisabledProtocols",
+        Kind::Value,
+        "LIST",
+        "TLS1_0,TLS1_1,TLS1_2,TLS1_3 or none (TLS 1.0 and 1.1 stay off regardless)",
+    ),
+    spec(
+        "sslCipherConfig",
+        Kind::Value,
+        "CIPHERS",
+        "OpenSSL cipher list for TLS 1.2 (AEAD suites with certificates only)",
+    ),
+    spec(
+        "idleTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "close relayed connections without traffic for SECS (default 0: never)",
+    ),
+    spec(
+        "threads",
+        Kind::Value,
+        "N",
+        "event loops, one per thread (default: one per CPU core)",
+    ),
+    spec(
+        "shutdownTimeoutSecs",
+        Kind::Value,
+        "SECS",
+        "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
+    ),
+    twin!(
+        "sslAllowConnectionsWithoutCertificates",
+        "sslWeakCertificateValidation",
+        Kind::Flag,
+        "",
+    ),
+    twin!("tlsMode", "sslMode", Kind::Value, "MODE"),
+    twin!(
+        "tlsCertificateKeyFile",
+        "sslPEMKeyFile",
+        Kind::Value,
+        "FILE"
+    ),
+    twin!(
+        "tlsCertificateKeyFilePassword",
+        "sslPEMKeyPassword",
+        Kind::Value,
+        "PASS",
+    ),
+    twin!("tlsCAFile", "sslCAFile", Kind::Value, "FILE"),
+    twin!("tlsCRLFile", "sslCRLFile", Kind::Value, "FILE"),
+    twin!(
+        "tlsAllowConnectionsWithoutCertificates",
+        "sslWeakCertificateValidation",
+        Kind::Flag,
+        "",
+    ),
+    twin!(
+        "tlsAllowInvalidCertificates",
+        "sslAllowInvalidCertificates",
+        Kind::Flag,
+        "",
+    ),
+    twin!("tlsFIPSMode", "sslFIPSMode", Kind::Flag, ""),
+    twin!(
+        "tlsDisabledProtocols",
+        "sslDisabledProtocols",
+        Kind::Value,
+        "LIST",
+    ),
+    twin!("tlsCipherConfig", "sslCipherConfig", Kind::Value, "CIPHERS"),
 ];
+
+/// Options whose bare form (no value) means "ask for it": the key
+/// password, prompted for on a terminal or read from a systemd credential.
+const ASKABLE: &[&str] = &["sslPEMKeyPassword", "tlsCertificateKeyFilePassword"];
+
+/// The value an askable option holds when it was given without one.
+pub const ASK: &str = "";
 
 /// Looks an option up by its long name.
 pub fn find(name: &str) -> Option<&'static OptionSpec> {
@@ -192,18 +316,59 @@ pub fn make_opts() -> getopts::Options {
 /// The `--help` text. It shows option names only, never values, so no
 /// password can appear in it.
 pub fn usage() -> String {
-    make_opts().usage("Usage: mongossl [options]\n\nAn SSL/TLS front door for MongoDB's mongod.")
+    make_opts().usage(
+        "Usage: mongossl [options]\n       mongossl check [--json] [--timeoutSecs N] URI   (see mongossl check --help)\n\nAn SSL/TLS front door for MongoDB's mongod.",
+    )
+}
+
+/// The values given to secret options, as written on the command line
+/// (`--opt VALUE` or `--opt=VALUE`), whether or not getopts ends up
+/// reading them as that option's value.
+fn secret_values(args: &[String]) -> Vec<&str> {
+    let mut secrets = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let Some(name) = arg.strip_prefix("--") else {
+            continue;
+        };
+        for secret in ASKABLE {
+            if name == *secret {
+                // A bare password option (followed by another option)
+                // asks for the password: the next argument is no secret.
+                if let Some(value) = args.get(i + 1).filter(|v| !v.starts_with('-')) {
+                    secrets.push(value.as_str());
+                }
+            } else if let Some(value) = name
+                .strip_prefix(secret)
+                .and_then(|rest| rest.strip_prefix('='))
+            {
+                secrets.push(value);
+            }
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets
+}
+
+/// An error about the command line, with every secret value masked: a
+/// mistyped line (`--config --sslPEMKeyPassword pw`) can turn a password
+/// into the "unexpected argument" that the message would quote.
+fn command_line_error(text: String, args: &[String]) -> Error {
+    let masked = secret_values(args)
+        .into_iter()
+        .fold(text, |text, secret| text.replace(secret, "<hidden>"));
+    Error::options(masked)
 }
 
 /// Parses the command line (without the program name) into raw values.
 pub fn from_args(args: &[String]) -> Result<RawOptions, Error> {
     let matches = make_opts()
-        .parse(args)
-        .map_err(|e| Error::options(format!("{e}; try 'mongossl --help'")))?;
+        .parse(mark_bare_passwords(args))
+        .map_err(|e| command_line_error(format!("{e}; try 'mongossl --help'"), args))?;
     if let Some(extra) = matches.free.first() {
-        return Err(Error::options(format!(
-            "unexpected argument '{extra}'; try 'mongossl --help'"
-        )));
+        return Err(command_line_error(
+            format!("unexpected argument '{extra}'; try 'mongossl --help'"),
+            args,
+        ));
     }
     let mut raw = RawOptions::new();
     for o in OPTIONS {
@@ -226,7 +391,80 @@ pub fn from_args(args: &[String]) -> Result<RawOptions, Error> {
             _ => {}
         }
     }
-    Ok(raw)
+    fold_twins(raw)
+}
+
+/// Rewrites a bare `--sslPEMKeyPassword` (last, or followed by another
+/// option) as `--sslPEMKeyPassword=`, so getopts sees an empty value that
+/// means "ask". getopts' optional-value options cannot do this: they would
+/// no longer take `--sslPEMKeyPassword PASS`, mongod's usual spelling.
+/// A password that starts with `-` is written `--sslPEMKeyPassword=-...`.
+fn mark_bare_passwords(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = args.iter().peekable();
+    while let Some(arg) = rest.next() {
+        let bare = arg
+            .strip_prefix("--")
+            .is_some_and(|name| ASKABLE.contains(&name));
+        let no_value_follows = rest.peek().is_none_or(|next| next.starts_with('-'));
+        if bare && no_value_follows {
+            out.push(format!("{arg}="));
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// Puts each twin's value under the name it stands for, so validation
+/// reads one name. Two names of one option that disagree are an error;
+/// `tlsMode`'s values are translated to `sslMode`'s on the way.
+pub fn fold_twins(raw: RawOptions) -> Result<RawOptions, Error> {
+    let mut folded = RawOptions::new();
+    // Which name each folded value came from, for the error message.
+    let mut given_as: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+    for (name, value) in raw {
+        let Some(spec) = find(name) else {
+            folded.insert(name, value);
+            continue;
+        };
+        let canonical = spec.twin_of.unwrap_or(spec.name);
+        let value = if name == "tlsMode" {
+            tls_mode_as_ssl_mode(&value)?
+        } else {
+            value
+        };
+        match folded.get(canonical) {
+            Some(existing) if *existing != value => {
+                let other = given_as.get(canonical).copied().unwrap_or(canonical);
+                return Err(Error::options(format!(
+                    "--{name} and --{other} are two names of one option and disagree ('{value}' vs '{existing}'): give one"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                folded.insert(canonical, value);
+                given_as.insert(canonical, name);
+            }
+        }
+    }
+    Ok(folded)
+}
+
+/// mongod 4.2's `tlsMode` spells the modes with TLS; `sslMode` with SSL.
+fn tls_mode_as_ssl_mode(value: &str) -> Result<String, Error> {
+    let mode = match value {
+        "disabled" => "disabled",
+        "allowTLS" => "allowSSL",
+        "preferTLS" => "preferSSL",
+        "requireTLS" => "requireSSL",
+        _ => {
+            return Err(Error::options(format!(
+                "--tlsMode: '{value}' is not one of disabled, allowTLS, preferTLS, requireTLS"
+            )));
+        }
+    };
+    Ok(mode.to_string())
 }
 
 #[cfg(test)]
@@ -269,7 +507,95 @@ mod tests {
     }
 
     #[test]
+    fn every_twin_stands_for_an_option_of_its_kind() {
+        for o in OPTIONS.iter().filter(|o| o.twin_of.is_some()) {
+            let of = o.twin_of.and_then(find).expect("twin of a known option");
+            assert_eq!(o.kind, of.kind, "{}", o.name);
+            assert!(of.twin_of.is_none(), "{} is a twin of a twin", o.name);
+        }
+    }
+
+    #[test]
+    fn twins_fold_onto_ssl_names() {
+        let raw = from_args(&args(&[
+            "--tlsCAFile",
+            "/ca",
+            "--tlsMode",
+            "preferTLS",
+            "--tlsAllowConnectionsWithoutCertificates",
+        ]))
+        .expect("valid");
+        assert_eq!(raw.get("sslCAFile").map(String::as_str), Some("/ca"));
+        assert_eq!(raw.get("sslMode").map(String::as_str), Some("preferSSL"));
+        assert_eq!(
+            raw.get("sslWeakCertificateValidation").map(String::as_str),
+            Some("true")
+        );
+        assert!(!raw.contains_key("tlsCAFile"));
+        // Both names, same value: fine. Different: an error naming both.
+        assert!(from_args(&args(&["--tlsCAFile", "/ca", "--sslCAFile", "/ca"])).is_ok());
+        assert!(
+            from_args(&args(&[
+                "--tlsMode",
+                "requireTLS",
+                "--sslMode",
+                "requireSSL"
+            ]))
+            .is_ok()
+        );
+        let err =
+            from_args(&args(&["--tlsCAFile", "/a", "--sslCAFile", "/b"])).expect_err("differ");
+        assert!(
+            err.to_string().contains("--tlsCAFile") && err.to_string().contains("--sslCAFile"),
+            "{err}"
+        );
+        let err = from_args(&args(&["--tlsMode", "requireSSL"])).expect_err("ssl spelling");
+        assert!(err.to_string().contains("requireTLS"), "{err}");
+    }
+
+    #[test]
+    fn bare_password_means_ask() {
+        for list in [
+            &["--sslPEMKeyPassword"][..],
+            &["--sslPEMKeyPassword", "--port", "1"][..],
+            &["--tlsCertificateKeyFilePassword", "-v"][..],
+            &["--sslPEMKeyPassword="][..],
+        ] {
+            let raw = from_args(&args(list)).expect("valid");
+            assert_eq!(
+                raw.get("sslPEMKeyPassword").map(String::as_str),
+                Some(ASK),
+                "{list:?}"
+            );
+        }
+        let raw = from_args(&args(&["--sslPEMKeyPassword", "pw"])).expect("valid");
+        assert_eq!(raw.get("sslPEMKeyPassword").map(String::as_str), Some("pw"));
+        let raw = from_args(&args(&["--sslPEMKeyPassword=-pw"])).expect("valid");
+        assert_eq!(
+            raw.get("sslPEMKeyPassword").map(String::as_str),
+            Some("-pw")
+        );
+    }
+
+    #[test]
     fn help_never_shows_values() {
         assert!(usage().contains("--sslPEMKeyPassword"));
+    }
+
+    /// Found by fuzzing: `--config` swallowed the password option's name,
+    /// leaving the password itself as an "unexpected argument" to quote.
+    #[test]
+    fn errors_never_quote_a_password() {
+        for line in [
+            &["--config", "--sslPEMKeyPassword", "s3cret"][..],
+            &["--f", "--sslPEMKeyPassword", "s3cret"][..],
+            &["--sslPEMKeyPassword=s3cret", "s3cret"][..],
+            &["--port", "--sslPEMKeyPassword", "s3cret", "extra"][..],
+            &["--config", "--tlsCertificateKeyFilePassword", "s3cret"][..],
+            &["--tlsCertificateKeyFilePassword=s3cret", "s3cret"][..],
+        ] {
+            let err = from_args(&args(line)).expect_err("refused");
+            assert!(!err.to_string().contains("s3cret"), "{line:?}: {err}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! mongod-style log lines: a timestamp, a severity, a context in brackets
 //! (`[initandlisten]`, `[connN]`) and the message, to stderr or
-//! `--logpath` (rotated aside like mongod's unless `--logappend`).
+//! `--logpath` (rotated aside like mongod's unless `--logappend`, and on
+//! SIGUSR1: rename, then reopen).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::config::LogSettings;
 use crate::error::Error;
@@ -46,23 +48,68 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
             path: path.clone(),
             source,
         })?;
-        builder.target(env_logger::Target::Pipe(Box::new(file)));
+        // A second init (tests only) keeps the first file.
+        let _ = LOG_FILE.set((path.clone(), Mutex::new(file)));
+        builder.target(env_logger::Target::Pipe(Box::new(SharedFile)));
     }
     // A second init (only in tests) keeps the first logger.
     let _ = builder.try_init();
     Ok(())
 }
 
+/// The `--logpath` file, swappable for rotation.
+static LOG_FILE: OnceLock<(PathBuf, Mutex<File>)> = OnceLock::new();
+
+/// The logger's view of `LOG_FILE`.
+struct SharedFile;
+
+impl Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match LOG_FILE.get() {
+            Some((_, file)) => match file.lock() {
+                Ok(mut f) => f.write(buf),
+                Err(poisoned) => poisoned.into_inner().write(buf),
+            },
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Rotates `--logpath` as mongod's logRotate does: the current file is
+/// renamed to `<path>.<unix time>` and a new one opened. Returns the name
+/// it was renamed to, or `None` when logging to stderr.
+pub fn rotate() -> std::io::Result<Option<PathBuf>> {
+    let Some((path, file)) = LOG_FILE.get() else {
+        return Ok(None);
+    };
+    let mut current = match file.lock() {
+        Ok(f) => f,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let aside = rename_aside(path)?;
+    *current = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(Some(aside))
+}
+
+fn rename_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{stamp}"));
+    std::fs::rename(path, &aside)?;
+    Ok(PathBuf::from(aside))
+}
+
 /// Opens the log file; without `append`, an existing file is renamed
 /// aside with a timestamp first, as mongod does.
-fn open_log_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+fn open_log_file(path: &Path, append: bool) -> std::io::Result<File> {
     if !append && path.exists() {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let mut aside = path.as_os_str().to_owned();
-        aside.push(format!(".{stamp}"));
-        std::fs::rename(path, aside)?;
+        rename_aside(path)?;
     }
     OpenOptions::new().create(true).append(true).open(path)
 }

@@ -1,3 +1,7 @@
-//! Running as a process: logging in mongod's style.
+//! Running as a process and a service: logging in mongod's style, signals,
+//! the systemd protocol, and giving memory back.
 
 pub mod log;
+pub mod memory;
+pub mod signals;
+pub mod systemd;

@@ -1,43 +1,100 @@
 //! One client connection as a state machine whose phases own their
-//! resources: TLS handshake → peer policy → connecting to mongod →
-//! relaying. Each transition consumes the old phase; `ready` is the single
-//! entry point the event loop calls.
+//! resources: sniffing the first bytes (ports that take both SSL and
+//! plaintext) → TLS handshake → peer policy → connecting to mongod →
+//! relaying; in the tunnel role: connecting to the server → TLS handshake
+//! as a client → relaying. Each transition consumes the old phase; `ready`
+//! is the single entry point the event loop calls.
 
+use std::cell::RefCell;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::Registry;
 use mio::event::Event;
-use openssl::ssl::SslStream;
+use openssl::ssl::{Ssl, SslContext, SslStream};
 
+use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Relay, Side};
-use super::streams::{ClientStream, Io, UpstreamStream, classify_ssl_error};
+use super::streams::{Io, Socket, Stream, classify_ssl_error};
 use super::token;
 use crate::config::Upstream;
 use crate::tls::policy::{self, PeerVerdict};
-use crate::tls::server::ServerTls;
-use crate::wire::FirstBytes;
+use crate::wire::{self, FirstBytes, HEADER_LEN};
 
 /// How long mongod may take to accept a connection.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the listen port does with SSL, as mongod's `sslMode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortMode {
+    /// Plaintext only; a TLS hello is refused.
+    Disabled,
+    /// Both; plaintext is the normal case.
+    Allow,
+    /// Both; plaintext connections are logged as not using SSL.
+    Prefer,
+    /// SSL only (`sslOnNormalPorts`).
+    Require,
+}
+
+/// The client checks that apply to a connection, fixed when it is accepted
+/// (a reload does not change the rules under a handshake in progress).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerPolicy {
+    pub verify_clients: bool,
+    pub weak_cert_validation: bool,
+    /// `sslAllowInvalidCertificates`: a failed validation is a warning.
+    pub allow_invalid_certificates: bool,
+}
+
+/// The tunnel role's TLS: the client context and the name to verify.
+#[derive(Clone)]
+pub struct TunnelTls {
+    pub context: SslContext,
+    /// The server's host as the operator wrote it (DNS name or IP).
+    pub host: String,
+    pub verify_hostname: bool,
+}
 
 /// What the event loop lends a connection while it works.
 pub struct Context<'a> {
     pub registry: &'a Registry,
     pub key: usize,
     pub upstream: &'a Upstream,
-    pub tls: Option<&'a ServerTls>,
+    pub mode: PortMode,
+    /// The SSL context for connections that turn out to speak SSL.
+    pub tls: Option<&'a SslContext>,
+    pub refusals: &'a RefCell<RefusalLog>,
+    /// `Some` in the tunnel role.
+    pub tunnel: Option<&'a TunnelTls>,
+    pub handshake_timeout: Duration,
     pub now: Instant,
 }
 
 enum Phase {
-    Handshaking(SslStream<super::streams::ClientSocket>),
+    Sniffing {
+        socket: Socket,
+        header: [u8; HEADER_LEN],
+        len: usize,
+    },
+    Handshaking(SslStream<Socket>),
     Connecting {
-        client: ClientStream,
-        upstream: UpstreamStream,
+        client: Stream,
+        upstream: Socket,
+    },
+    /// Tunnel: waiting for the TCP connection to the server.
+    TunnelConnecting {
+        client: Socket,
+        upstream: Socket,
+    },
+    /// Tunnel: TLS handshake with the server, as its client.
+    TunnelHandshaking {
+        client: Socket,
+        upstream: SslStream<Socket>,
     },
     Relaying(Relay),
-    /// Only while a transition is under way.
+    /// Only while a transition is under way, or after the end.
     Gone,
 }
 
@@ -50,6 +107,9 @@ pub enum Step {
     Again,
     /// Remove it; the text is the reason for the log.
     Close(String),
+    /// Remove it without the usual closing line (a refusal whose log line
+    /// was rate-limited).
+    CloseQuietly(String),
 }
 
 pub struct Connection {
@@ -58,69 +118,76 @@ pub struct Connection {
     pub context: String,
     pub peer: SocketAddr,
     pub opened: Instant,
-    /// When the current phase must be over (handshake, upstream connect).
+    /// The last time anything happened on it (for `--idleTimeoutSecs`).
+    pub last_active: Instant,
+    /// When the current phase must be over (sniff/handshake, upstream connect).
     pub deadline: Option<Instant>,
+    policy: PeerPolicy,
     phase: Phase,
-    bytes_in: u64,
-    bytes_out: u64,
 }
 
 impl Connection {
-    /// A TLS connection whose handshake has not started.
-    pub fn tls(
+    /// A freshly accepted connection. On an SSL-only port the handshake
+    /// starts at once; otherwise the first bytes decide.
+    pub fn accept(
         id: u64,
         peer: SocketAddr,
-        stream: SslStream<super::streams::ClientSocket>,
+        socket: Socket,
+        policy: PeerPolicy,
         deadline: Instant,
-        now: Instant,
-    ) -> Connection {
-        Connection::with_phase(id, peer, Phase::Handshaking(stream), Some(deadline), now)
-    }
-
-    /// A plaintext connection (SSL off): it goes straight to mongod.
-    pub fn plain(
-        id: u64,
-        peer: SocketAddr,
-        client: ClientStream,
         ctx: &Context,
     ) -> Result<Connection, String> {
-        let mut conn = Connection::with_phase(id, peer, Phase::Gone, None, ctx.now);
-        conn.phase = conn.start_upstream(client, ctx)?;
-        Ok(conn)
-    }
-
-    fn with_phase(
-        id: u64,
-        peer: SocketAddr,
-        phase: Phase,
-        deadline: Option<Instant>,
-        now: Instant,
-    ) -> Connection {
-        Connection {
+        let mut connection = Connection {
             id,
             context: format!("conn{id}"),
             peer,
-            opened: now,
-            deadline,
-            phase,
-            bytes_in: 0,
-            bytes_out: 0,
-        }
+            opened: ctx.now,
+            last_active: ctx.now,
+            deadline: Some(deadline),
+            policy,
+            phase: Phase::Gone,
+        };
+        connection.phase = match (ctx.tunnel, ctx.mode, ctx.tls) {
+            (Some(_), _, _) => {
+                let upstream = connection
+                    .open_upstream(ctx)
+                    .map_err(|e| connection.upstream_unavailable(ctx.upstream, &e))?;
+                Phase::TunnelConnecting {
+                    client: socket,
+                    upstream,
+                }
+            }
+            (None, PortMode::Require, Some(tls)) => Phase::Handshaking(start_tls(tls, socket)?),
+            _ => Phase::Sniffing {
+                socket,
+                header: [0; HEADER_LEN],
+                len: 0,
+            },
+        };
+        Ok(connection)
     }
 
     /// Bytes relayed so far: (from the client, from mongod).
     pub fn bytes(&self) -> (u64, u64) {
         match &self.phase {
             Phase::Relaying(relay) => (relay.bytes_from_client, relay.bytes_from_upstream),
-            _ => (self.bytes_in, self.bytes_out),
+            _ => (0, 0),
         }
+    }
+
+    /// Whether the connection is relaying (not still being set up).
+    pub fn is_relaying(&self) -> bool {
+        matches!(self.phase, Phase::Relaying(_))
     }
 
     /// The deadline of the current phase passed.
     pub fn timed_out(&mut self) -> String {
         let reason = match &self.phase {
-            Phase::Handshaking(_) => "SSL handshake timed out",
-            Phase::Connecting { .. } => "connecting to the upstream mongod timed out",
+            Phase::Sniffing { .. } | Phase::Handshaking(_) => "SSL handshake timed out",
+            Phase::Connecting { .. } | Phase::TunnelConnecting { .. } => {
+                "connecting to the upstream server timed out"
+            }
+            Phase::TunnelHandshaking { .. } => "SSL handshake with the upstream server timed out",
             _ => "timed out",
         };
         self.abandon();
@@ -129,10 +196,22 @@ impl Connection {
 
     /// Handles an event (or a scheduled retry when `event` is `None`).
     pub fn ready(&mut self, side: Side, event: Option<&Event>, ctx: &Context) -> Step {
+        self.last_active = ctx.now;
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let (phase, step) = match phase {
+            Phase::Sniffing {
+                socket,
+                header,
+                len,
+            } => self.sniff(socket, header, len, ctx),
             Phase::Handshaking(stream) => self.handshake(stream, ctx),
             Phase::Connecting { client, upstream } => self.connecting(client, upstream, side, ctx),
+            Phase::TunnelConnecting { client, upstream } => {
+                self.tunnel_connecting(client, upstream, side, ctx)
+            }
+            Phase::TunnelHandshaking { client, upstream } => {
+                self.tunnel_handshake(client, upstream, ctx)
+            }
             Phase::Relaying(mut relay) => {
                 if let Some(event) = event {
                     relay.on_event(side, event);
@@ -146,33 +225,98 @@ impl Connection {
         step
     }
 
-    fn handshake(
+    /// Reads the 16-byte message header and decides, as mongod does,
+    /// whether the client speaks SSL, plaintext MongoDB or HTTP.
+    fn sniff(
         &mut self,
-        mut stream: SslStream<super::streams::ClientSocket>,
+        mut socket: Socket,
+        mut header: [u8; HEADER_LEN],
+        mut len: usize,
         ctx: &Context,
     ) -> (Phase, Step) {
-        match stream.accept() {
-            Ok(()) => {}
-            Err(e) => {
-                return match classify_ssl_error(&e) {
-                    Io::WantRead | Io::WantWrite => (Phase::Handshaking(stream), Step::Wait),
-                    outcome => {
-                        let reason =
-                            describe_failed_handshake(stream.get_ref().first_bytes(), outcome);
-                        log::warn!(target: &self.context, "{reason}");
-                        (Phase::Gone, Step::Close(reason))
-                    }
-                };
+        while len < HEADER_LEN {
+            match socket.read(&mut header[len..]) {
+                Ok(0) => {
+                    let reason = "the client closed the connection before sending a message";
+                    return (Phase::Gone, Step::Close(reason.into()));
+                }
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return (
+                        Phase::Sniffing {
+                            socket,
+                            header,
+                            len,
+                        },
+                        Step::Wait,
+                    );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return (Phase::Gone, Step::Close(format!("client error: {e}"))),
             }
+        }
+        socket.set_replay(&header);
+        match wire::classify_header(&header) {
+            FirstBytes::Http => {
+                // One small write on a fresh socket: if the kernel cannot
+                // take it now, the client loses only the notice.
+                let _ = socket.write(wire::HTTP_NOTICE);
+                let reason = "an HTTP request on the MongoDB port";
+                log::warn!(target: &self.context, "{reason}");
+                (Phase::Gone, Step::Close(reason.into()))
+            }
+            FirstBytes::Tls => match (ctx.mode, ctx.tls) {
+                (PortMode::Disabled, _) | (_, None) => {
+                    let reason =
+                        "SSL handshake refused: SSL is disabled on this port (sslMode disabled)";
+                    log::warn!(target: &self.context, "{reason}");
+                    (Phase::Gone, Step::Close(reason.into()))
+                }
+                (_, Some(tls)) => match start_tls(tls, socket) {
+                    Ok(stream) => self.handshake(stream, ctx),
+                    Err(reason) => (Phase::Gone, Step::Close(reason)),
+                },
+            },
+            _ => {
+                if ctx.mode == PortMode::Prefer {
+                    log::info!(target: &self.context, "connection not using SSL (sslMode preferSSL)");
+                }
+                match self.start_upstream(Stream::Plain(socket), ctx) {
+                    Ok(phase) => (phase, Step::Wait),
+                    Err(reason) => (Phase::Gone, Step::Close(reason)),
+                }
+            }
+        }
+    }
+
+    fn handshake(&mut self, mut stream: SslStream<Socket>, ctx: &Context) -> (Phase, Step) {
+        if let Err(e) = stream.accept() {
+            return match classify_ssl_error(&e) {
+                Io::WantRead | Io::WantWrite => (Phase::Handshaking(stream), Step::Wait),
+                outcome => {
+                    let first = stream.get_ref().first_bytes();
+                    let reason = describe_failed_handshake(first, outcome);
+                    let step = match wire::classify_first_bytes(first) {
+                        // Not TLS at all: a plaintext client, likely in a
+                        // retry loop; these lines are rate-limited.
+                        FirstBytes::Plaintext | FirstBytes::Http | FirstBytes::SslV2 => {
+                            self.refuse(reason, ctx)
+                        }
+                        FirstBytes::Tls | FirstBytes::TooShort => {
+                            log::warn!(target: &self.context, "{reason}");
+                            Step::Close(reason)
+                        }
+                    };
+                    (Phase::Gone, step)
+                }
+            };
         }
         let ssl = stream.ssl();
         let peer_cert = ssl.peer_certificate();
-        let (verify_clients, weak) = ctx.tls.map_or((false, false), |t| {
-            (t.verify_clients, t.weak_cert_validation)
-        });
         let verdict = policy::judge(
-            verify_clients,
-            weak,
+            self.policy.verify_clients,
+            self.policy.weak_cert_validation,
+            self.policy.allow_invalid_certificates,
             peer_cert.as_deref(),
             policy::first_verify_error(ssl),
         );
@@ -184,6 +328,10 @@ impl Connection {
                 // A close_notify tells the client it was refused on purpose.
                 let _ = stream.shutdown();
                 return (Phase::Gone, Step::Close(text));
+            }
+            PeerVerdict::AcceptInvalid { subject, warning } => {
+                log::warn!(target: &self.context, "{warning}");
+                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
                 log::warn!(target: &self.context, "{}", policy::NO_CERTIFICATE);
@@ -198,34 +346,59 @@ impl Connection {
                 log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, no peer certificate");
             }
         }
-        match self.start_upstream(ClientStream::Tls(stream), ctx) {
+        match self.start_upstream(Stream::Tls(stream), ctx) {
             Ok(phase) => (phase, Step::Wait),
             Err(reason) => (Phase::Gone, Step::Close(reason)),
         }
     }
 
-    /// Opens the connection to mongod, only now that the client passed.
-    fn start_upstream(&mut self, mut client: ClientStream, ctx: &Context) -> Result<Phase, String> {
-        let connected = UpstreamStream::connect(ctx.upstream).and_then(|mut upstream| {
-            upstream.register(ctx.registry, token::upstream(ctx.key))?;
-            Ok(upstream)
-        });
-        match connected {
-            Ok(upstream) => {
-                self.deadline = Some(ctx.now + UPSTREAM_CONNECT_TIMEOUT);
-                Ok(Phase::Connecting { client, upstream })
+    /// Logs a refused plaintext client, at most one line per peer address
+    /// per interval, so a client retrying in a loop cannot flood the log.
+    fn refuse(&self, reason: String, ctx: &Context) -> Step {
+        match ctx
+            .refusals
+            .borrow_mut()
+            .should_log(self.peer.ip(), ctx.now)
+        {
+            Some(0) => {
+                log::warn!(target: &self.context, "{reason}");
+                Step::Close(reason)
             }
+            Some(suppressed) => {
+                log::warn!(
+                    target: &self.context,
+                    "{reason} ({suppressed} similar refusals from {} not logged)",
+                    self.peer.ip()
+                );
+                Step::Close(reason)
+            }
+            None => Step::CloseQuietly(reason),
+        }
+    }
+
+    /// Starts the non-blocking connect to the upstream server.
+    fn open_upstream(&mut self, ctx: &Context) -> std::io::Result<Socket> {
+        let mut upstream = Socket::connect(ctx.upstream)?;
+        upstream.register(ctx.registry, token::upstream(ctx.key))?;
+        self.deadline = Some(ctx.now + UPSTREAM_CONNECT_TIMEOUT);
+        Ok(upstream)
+    }
+
+    /// Opens the connection to mongod, only now that the client passed.
+    fn start_upstream(&mut self, mut client: Stream, ctx: &Context) -> Result<Phase, String> {
+        match self.open_upstream(ctx) {
+            Ok(upstream) => Ok(Phase::Connecting { client, upstream }),
             Err(e) => {
                 let _ = client.close_write();
-                Err(upstream_unavailable(ctx.upstream, &e))
+                Err(self.upstream_unavailable(ctx.upstream, &e))
             }
         }
     }
 
     fn connecting(
         &mut self,
-        mut client: ClientStream,
-        upstream: UpstreamStream,
+        mut client: Stream,
+        upstream: Socket,
         side: Side,
         ctx: &Context,
     ) -> (Phase, Step) {
@@ -238,18 +411,97 @@ impl Connection {
             Ok(true) => {
                 self.deadline = None;
                 log::debug!(target: &self.context, "connected to upstream {}", ctx.upstream);
-                let mut relay = Relay::new(client, upstream);
+                let mut relay = Relay::new(client, Stream::Plain(upstream));
                 let step = self.relay(&mut relay);
                 (Phase::Relaying(relay), step)
             }
             Err(e) => {
                 let _ = client.close_write();
-                (
-                    Phase::Gone,
-                    Step::Close(upstream_unavailable(ctx.upstream, &e)),
-                )
+                let reason = self.upstream_unavailable(ctx.upstream, &e);
+                (Phase::Gone, Step::Close(reason))
             }
         }
+    }
+
+    /// Tunnel: the TCP connection to the server is up; start TLS on it,
+    /// with SNI and host name verification as the mongo shell does.
+    fn tunnel_connecting(
+        &mut self,
+        client: Socket,
+        upstream: Socket,
+        side: Side,
+        ctx: &Context,
+    ) -> (Phase, Step) {
+        if side == Side::Client {
+            return (Phase::TunnelConnecting { client, upstream }, Step::Wait);
+        }
+        match upstream.connect_finished() {
+            Ok(false) => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
+            Ok(true) => match ctx.tunnel.map(|t| start_tls_client(t, upstream)) {
+                Some(Ok(stream)) => {
+                    self.deadline = Some(ctx.now + ctx.handshake_timeout);
+                    self.tunnel_handshake(client, stream, ctx)
+                }
+                Some(Err(reason)) => (Phase::Gone, Step::Close(reason)),
+                None => (
+                    Phase::Gone,
+                    Step::Close("internal: no tunnel settings".into()),
+                ),
+            },
+            Err(e) => {
+                let reason = self.upstream_unavailable(ctx.upstream, &e);
+                (Phase::Gone, Step::Close(reason))
+            }
+        }
+    }
+
+    fn tunnel_handshake(
+        &mut self,
+        client: Socket,
+        mut upstream: SslStream<Socket>,
+        ctx: &Context,
+    ) -> (Phase, Step) {
+        if let Err(e) = upstream.connect() {
+            return match classify_ssl_error(&e) {
+                Io::WantRead | Io::WantWrite => {
+                    (Phase::TunnelHandshaking { client, upstream }, Step::Wait)
+                }
+                outcome => {
+                    let verify = upstream.ssl().verify_result();
+                    let detail = if verify == openssl::x509::X509VerifyResult::OK {
+                        String::new()
+                    } else {
+                        format!(" ({})", verify.error_string())
+                    };
+                    let why = match outcome {
+                        Io::Failed(why) => why,
+                        _ => "the server closed the connection".into(),
+                    };
+                    let reason = format!(
+                        "SSL handshake with the server {} failed: {why}{detail}",
+                        ctx.upstream
+                    );
+                    log::error!(target: &self.context, "{reason}");
+                    (Phase::Gone, Step::Close(reason))
+                }
+            };
+        }
+        self.deadline = None;
+        let ssl = upstream.ssl();
+        let subject = ssl
+            .peer_certificate()
+            .map(|c| crate::tls::pem::describe_name(c.subject_name()))
+            .unwrap_or_else(|| "none".into());
+        log::info!(
+            target: &self.context,
+            "SSL connection to {} established: {} {}, server certificate subject: {subject}",
+            ctx.upstream,
+            ssl.version_str(),
+            ssl.current_cipher().map_or("unknown", |c| c.name())
+        );
+        let mut relay = Relay::new(Stream::Plain(client), Stream::Tls(upstream));
+        let step = self.relay(&mut relay);
+        (Phase::Relaying(relay), step)
     }
 
     fn relay(&mut self, relay: &mut Relay) -> Step {
@@ -267,13 +519,14 @@ impl Connection {
             }
             Progress::Ended(Ending::UpstreamFailed(why)) => {
                 let _ = relay.client_mut().close_write();
+                log::warn!(target: &self.context, "upstream mongod connection failed: {why}");
                 Step::Close(format!("upstream error: {why}"))
             }
         }
     }
 
     /// Gives up on the connection: a last close_notify where TLS is up.
-    fn abandon(&mut self) {
+    pub fn abandon(&mut self) {
         match &mut self.phase {
             Phase::Connecting { client, .. } => {
                 let _ = client.close_write();
@@ -281,19 +534,58 @@ impl Connection {
             Phase::Relaying(relay) => {
                 let _ = relay.client_mut().close_write();
             }
-            Phase::Handshaking(_) | Phase::Gone => {}
+            Phase::Sniffing { .. }
+            | Phase::Handshaking(_)
+            | Phase::TunnelConnecting { .. }
+            | Phase::TunnelHandshaking { .. }
+            | Phase::Gone => {}
         }
         self.phase = Phase::Gone;
     }
+
+    fn upstream_unavailable(&self, upstream: &Upstream, e: &std::io::Error) -> String {
+        let reason = format!("upstream mongod {upstream} unavailable: {e}");
+        log::warn!(target: &self.context, "{reason}");
+        reason
+    }
 }
 
-fn upstream_unavailable(upstream: &Upstream, e: &std::io::Error) -> String {
-    format!("upstream mongod {upstream} unavailable: {e}")
+fn start_tls(tls: &SslContext, socket: Socket) -> Result<SslStream<Socket>, String> {
+    Ssl::new(tls)
+        .and_then(|ssl| SslStream::new(ssl, socket))
+        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
+}
+
+/// Prepares the tunnel's TLS client side: SNI for DNS names, and the host
+/// name (or IP) the server certificate must carry.
+fn start_tls_client(tunnel: &TunnelTls, socket: Socket) -> Result<SslStream<Socket>, String> {
+    let mut ssl = Ssl::new(&tunnel.context)
+        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))?;
+    let configured = match tunnel.host.parse::<std::net::IpAddr>() {
+        Ok(ip) if tunnel.verify_hostname => ssl.param_mut().set_ip(ip),
+        Ok(_) => Ok(()),
+        Err(_) => ssl.set_hostname(&tunnel.host).and_then(|()| {
+            if tunnel.verify_hostname {
+                ssl.param_mut().set_host(&tunnel.host)
+            } else {
+                Ok(())
+            }
+        }),
+    };
+    configured.map_err(|e| {
+        format!(
+            "cannot set the server name {}: {}",
+            tunnel.host,
+            crate::error::describe_openssl(&e)
+        )
+    })?;
+    SslStream::new(ssl, socket)
+        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
 }
 
 /// Why a handshake failed, in words an operator searches for.
 fn describe_failed_handshake(first_bytes: &[u8], outcome: Io) -> String {
-    match crate::wire::classify_first_bytes(first_bytes) {
+    match wire::classify_first_bytes(first_bytes) {
         FirstBytes::Http => {
             return "SSL handshake failed: an HTTP request on the MongoDB SSL port".into();
         }
@@ -302,7 +594,8 @@ fn describe_failed_handshake(first_bytes: &[u8], outcome: Io) -> String {
                 .into();
         }
         FirstBytes::SslV2 => {
-            return "SSL handshake failed: an SSLv2-format hello (SSLv2 and SSLv3 are not supported)".into();
+            return "SSL handshake failed: an SSLv2-format hello (SSLv2 and SSLv3 are not supported)"
+                .into();
         }
         FirstBytes::Tls | FirstBytes::TooShort => {}
     }

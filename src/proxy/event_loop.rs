@@ -1,25 +1,28 @@
-//! The event loop: one mio `Poll`, the listeners, a slab of connections
-//! and their deadlines. It accepts, dispatches events by token, and closes
+//! One event loop: a mio `Poll`, its listen sockets, a slab of connections
+//! and their deadlines. It accepts, dispatches events by token, takes
+//! commands (new TLS contexts, shutdown) through its mailbox, and closes
 //! what connections report finished; the logic lives in `Connection`.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll};
-use openssl::ssl::{Ssl, SslStream};
+use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
-use super::connection::{Connection, Context, Step};
+use super::connection::{Connection, Context, PeerPolicy, PortMode, Step, TunnelTls};
+use super::refusals::RefusalLog;
 use super::relay::Side;
-use super::streams::{ClientSocket, ClientStream};
+use super::shared::{Command, Mailbox, Shared};
+use super::streams::Socket;
 use super::token::{self, Target};
 use crate::config::Upstream;
 use crate::error::Error;
-use crate::tls::server::ServerTls;
 
 /// How long accepting pauses after an accept error such as EMFILE.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -27,35 +30,60 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(5);
 const EVENTS_CAPACITY: usize = 1024;
 
-/// What the loop needs to serve.
-pub struct ServerSettings {
+/// The TLS side of one loop: its own context and the client rules.
+#[derive(Clone)]
+pub struct LoopTls {
+    pub context: openssl::ssl::SslContext,
+    pub policy: PeerPolicy,
+}
+
+/// What a loop needs to serve.
+pub struct LoopSettings {
     pub upstream: Upstream,
-    pub tls: Option<ServerTls>,
-    pub max_conns: usize,
+    pub mode: PortMode,
+    pub tls: Option<LoopTls>,
+    /// `Some` in the client-tunnel role.
+    pub tunnel: Option<TunnelTls>,
     pub handshake_timeout: Duration,
+    /// Close relayed connections without traffic for this long (off when
+    /// `None`: driver pools keep idle connections on purpose).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// How a loop ended.
+pub struct LoopExit {
+    /// Connections still open at the shutdown deadline, closed by force.
+    pub cut: usize,
 }
 
 pub struct EventLoop {
     poll: Poll,
     listeners: Vec<TcpListener>,
-    settings: ServerSettings,
+    settings: LoopSettings,
+    shared: Arc<Shared>,
+    mailbox: Arc<Mailbox>,
     connections: Slab<Connection>,
     /// (deadline, slab key, connection id); stale entries are skipped.
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Connections that yielded with work left.
     again: VecDeque<(usize, u64)>,
-    next_id: u64,
+    refusals: RefCell<RefusalLog>,
     accept_paused_until: Option<Instant>,
     last_accept_error_log: Option<Instant>,
     suppressed_accept_errors: u64,
+    /// Set once a shutdown was asked for: the time open connections have.
+    stopping: Option<Instant>,
+    /// When to look for idle connections next (with `idle_timeout`).
+    next_idle_sweep: Option<Instant>,
 }
 
 impl EventLoop {
     /// Takes already-bound listeners, so tests and socket activation can
-    /// hand in their own.
+    /// hand in their own. Returns the loop and its mailbox.
     pub fn new(
         mut listeners: Vec<TcpListener>,
-        settings: ServerSettings,
+        settings: LoopSettings,
+        shared: Arc<Shared>,
     ) -> Result<EventLoop, Error> {
         let runtime = |what: &str| {
             let what = what.to_string();
@@ -73,22 +101,33 @@ impl EventLoop {
                 .register(listener, token::listener(index), Interest::READABLE)
                 .map_err(runtime("registering a listener"))?;
         }
+        let waker =
+            Waker::new(poll.registry(), token::WAKER).map_err(runtime("creating a waker"))?;
         Ok(EventLoop {
             poll,
             listeners,
             settings,
+            shared,
+            mailbox: Arc::new(Mailbox::new(waker)),
             connections: Slab::new(),
             deadlines: BinaryHeap::new(),
             again: VecDeque::new(),
-            next_id: 1,
+            refusals: RefCell::new(RefusalLog::default()),
             accept_paused_until: None,
             last_accept_error_log: None,
             suppressed_accept_errors: 0,
+            stopping: None,
+            next_idle_sweep: None,
         })
     }
 
-    /// Serves until the process ends.
-    pub fn run(&mut self) -> Result<(), Error> {
+    /// Where commands for this loop go.
+    pub fn mailbox(&self) -> Arc<Mailbox> {
+        self.mailbox.clone()
+    }
+
+    /// Serves until a shutdown finishes.
+    pub fn run(&mut self) -> Result<LoopExit, Error> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout();
@@ -104,17 +143,45 @@ impl EventLoop {
             for event in events.iter() {
                 match token::decode(event.token()) {
                     Target::Listener(index) => {
-                        if self.accept_paused_until.is_none() {
+                        if self.accept_paused_until.is_none() && self.stopping.is_none() {
                             self.accept_from(index);
                         }
                     }
+                    Target::Waker => self.take_commands(),
                     Target::Client(key) => self.dispatch(key, Side::Client, Some(event)),
                     Target::Upstream(key) => self.dispatch(key, Side::Upstream, Some(event)),
                 }
             }
             self.run_again_list();
             self.expire_deadlines();
+            self.close_idle();
             self.resume_accepting();
+            if let Some(deadline) = self.stopping {
+                if self.connections.is_empty() {
+                    return Ok(LoopExit { cut: 0 });
+                }
+                if Instant::now() >= deadline {
+                    return Ok(LoopExit {
+                        cut: self.close_all("shutting down: the shutdown timeout passed"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn take_commands(&mut self) {
+        for command in self.mailbox.take() {
+            match command {
+                Command::NewTls(tls) => self.settings.tls = Some(tls),
+                Command::Shutdown { deadline } => {
+                    // Closing the listen sockets stops new connections at
+                    // the kernel; open ones get until `deadline`.
+                    for mut listener in self.listeners.drain(..) {
+                        let _ = self.poll.registry().deregister(&mut listener);
+                    }
+                    self.stopping = Some(deadline);
+                }
+            }
         }
     }
 
@@ -124,11 +191,16 @@ impl EventLoop {
         }
         let now = Instant::now();
         let next_deadline = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
-        [next_deadline, self.accept_paused_until]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
+        [
+            next_deadline,
+            self.accept_paused_until,
+            self.stopping,
+            self.next_idle_sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
     }
 
     fn accept_from(&mut self, index: usize) {
@@ -193,67 +265,47 @@ impl EventLoop {
     }
 
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let id = self.next_id;
-        self.next_id += 1;
-        if self.connections.len() >= self.settings.max_conns {
+        let id = self.shared.next_connection_id();
+        let Some(open) = self.shared.try_open() else {
             log::warn!(
                 target: "listener",
                 "connection refused because too many open connections: {}",
-                self.connections.len()
+                self.shared.open()
             );
             return;
-        }
+        };
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!(target: "listener", "TCP_NODELAY on {peer}: {e}");
         }
         let now = Instant::now();
         let entry = self.connections.vacant_entry();
         let key = entry.key();
-        let mut socket = ClientSocket::new(stream);
-        if let Err(e) = self.poll.registry().register(
-            socket.tcp(),
-            token::client(key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        let mut socket = Socket::tcp(stream);
+        if let Err(e) = socket.register(self.poll.registry(), token::client(key)) {
+            self.shared.close_one();
             log::error!(target: "listener", "cannot watch the connection from {peer}: {e}");
             return;
         }
-        let connection = match &self.settings.tls {
-            Some(tls) => {
-                let stream = Ssl::new(&tls.context).and_then(|ssl| SslStream::new(ssl, socket));
-                match stream {
-                    Ok(stream) => {
-                        let deadline = now + self.settings.handshake_timeout;
-                        Connection::tls(id, peer, stream, deadline, now)
-                    }
-                    Err(e) => {
-                        log::error!(target: "listener", "cannot start SSL for {peer}: {e}");
-                        return;
-                    }
-                }
-            }
-            None => {
-                let ctx = Context {
-                    registry: self.poll.registry(),
-                    key,
-                    upstream: &self.settings.upstream,
-                    tls: None,
-                    now,
-                };
-                match Connection::plain(id, peer, ClientStream::Plain(socket), &ctx) {
-                    Ok(c) => c,
-                    Err(reason) => {
-                        log::info!(target: &format!("conn{id}"), "connection accepted from {peer} #{id}; closing: {reason}");
-                        return;
-                    }
-                }
+        let policy = self.settings.tls.as_ref().map_or(
+            PeerPolicy {
+                verify_clients: false,
+                weak_cert_validation: false,
+                allow_invalid_certificates: false,
+            },
+            |t| t.policy,
+        );
+        let ctx = connection_context(&self.poll, &self.settings, &self.refusals, key, now);
+        let deadline = now + self.settings.handshake_timeout;
+        let connection = match Connection::accept(id, peer, socket, policy, deadline, &ctx) {
+            Ok(c) => c,
+            Err(reason) => {
+                self.shared.close_one();
+                log::error!(target: &format!("conn{id}"), "connection from {peer} dropped: {reason}");
+                return;
             }
         };
-        if let Some(deadline) = connection.deadline {
-            self.deadlines.push(Reverse((deadline, key, id)));
-        }
+        self.deadlines.push(Reverse((deadline, key, id)));
         entry.insert(connection);
-        let open = self.connections.len();
         log::info!(
             target: &format!("conn{id}"),
             "connection accepted from {peer} #{id} ({open} {} now open)",
@@ -266,13 +318,13 @@ impl EventLoop {
             // A stray event for a connection closed earlier in this batch.
             return;
         };
-        let ctx = Context {
-            registry: self.poll.registry(),
+        let ctx = connection_context(
+            &self.poll,
+            &self.settings,
+            &self.refusals,
             key,
-            upstream: &self.settings.upstream,
-            tls: self.settings.tls.as_ref(),
-            now: Instant::now(),
-        };
+            Instant::now(),
+        );
         let deadline_before = connection.deadline;
         let step = connection.ready(side, event, &ctx);
         let id = connection.id;
@@ -284,7 +336,8 @@ impl EventLoop {
         match step {
             Step::Wait => {}
             Step::Again => self.again.push_back((key, id)),
-            Step::Close(reason) => self.close(key, &reason),
+            Step::Close(reason) => self.close(key, &reason, true),
+            Step::CloseQuietly(reason) => self.close(key, &reason, false),
         }
     }
 
@@ -315,25 +368,98 @@ impl EventLoop {
             }
             let reason = connection.timed_out();
             log::warn!(target: &connection.context, "{reason}");
-            self.close(key, &reason);
+            self.close(key, &reason, true);
         }
     }
 
-    fn close(&mut self, key: usize, reason: &str) {
+    /// With `--idleTimeoutSecs`: closes relayed connections that saw no
+    /// traffic for that long. One pass over the slab every quarter of the
+    /// timeout (at most once a second) costs less than a timer per byte.
+    fn close_idle(&mut self) {
+        let Some(idle) = self.settings.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        let interval = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        match self.next_idle_sweep {
+            None => {
+                self.next_idle_sweep = Some(now + interval);
+                return;
+            }
+            Some(at) if now < at => return,
+            Some(_) => self.next_idle_sweep = Some(now + interval),
+        }
+        let idle_keys: Vec<usize> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.is_relaying() && now.duration_since(c.last_active) >= idle)
+            .map(|(key, _)| key)
+            .collect();
+        let reason = format!("idle timeout: no traffic for {} s", idle.as_secs());
+        for key in idle_keys {
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.abandon();
+            }
+            self.close(key, &reason, true);
+        }
+    }
+
+    /// Closes every connection (shutdown deadline); returns how many.
+    fn close_all(&mut self, reason: &str) -> usize {
+        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
+        for key in &keys {
+            if let Some(connection) = self.connections.get_mut(*key) {
+                connection.abandon();
+            }
+            self.close(*key, reason, true);
+        }
+        keys.len()
+    }
+
+    fn close(&mut self, key: usize, reason: &str, loud: bool) {
         if !self.connections.contains(key) {
             return;
         }
         // Dropping the sockets closes them, which also removes them from
         // epoll: no explicit deregister needed.
         let connection = self.connections.remove(key);
+        let open = self.shared.close_one();
         let (bytes_in, bytes_out) = connection.bytes();
-        let open = self.connections.len();
-        log::info!(
+        let level = if loud {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        };
+        log::log!(
             target: &connection.context,
+            level,
             "end connection {} ({open} {} now open): {bytes_in} bytes in, {bytes_out} bytes out, {:.3} s, {reason}",
             connection.peer,
             if open == 1 { "connection" } else { "connections" },
             connection.opened.elapsed().as_secs_f64()
         );
+    }
+}
+
+/// What a connection may use of its loop. A free function rather than a
+/// method, so the loop can lend these fields while a connection of its
+/// slab is borrowed mutably.
+fn connection_context<'a>(
+    poll: &'a Poll,
+    settings: &'a LoopSettings,
+    refusals: &'a RefCell<RefusalLog>,
+    key: usize,
+    now: Instant,
+) -> Context<'a> {
+    Context {
+        registry: poll.registry(),
+        key,
+        upstream: &settings.upstream,
+        mode: settings.mode,
+        tls: settings.tls.as_ref().map(|t| &t.context),
+        refusals,
+        tunnel: settings.tunnel.as_ref(),
+        handshake_timeout: settings.handshake_timeout,
+        now,
     }
 }

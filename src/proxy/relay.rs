@@ -6,7 +6,7 @@
 use mio::event::Event;
 
 use super::buffer::RelayBuffer;
-use super::streams::{ClientStream, Io, UpstreamStream};
+use super::streams::{Io, Stream};
 
 /// Rounds of work one `drive` call may do before letting other
 /// connections run; the loop calls it again without waiting for an event.
@@ -107,8 +107,8 @@ pub enum Progress {
 
 /// A connection in its relaying phase.
 pub struct Relay {
-    client: ClientStream,
-    upstream: UpstreamStream,
+    client: Stream,
+    upstream: Stream,
     to_upstream: RelayBuffer,
     to_client: RelayBuffer,
     client_ready: Readiness,
@@ -129,7 +129,7 @@ pub enum Side {
 }
 
 impl Relay {
-    pub fn new(client: ClientStream, upstream: UpstreamStream) -> Relay {
+    pub fn new(client: Stream, upstream: Stream) -> Relay {
         Relay {
             client,
             upstream,
@@ -154,7 +154,7 @@ impl Relay {
     }
 
     /// The client stream, for a last close_notify when the relay fails.
-    pub fn client_mut(&mut self) -> &mut ClientStream {
+    pub fn client_mut(&mut self) -> &mut Stream {
         &mut self.client
     }
 
@@ -213,23 +213,32 @@ impl Relay {
                     progress = true;
                 }
                 Io::Failed(why) => return Err(Ending::UpstreamFailed(why)),
+                Io::Eof { .. } => return Err(Ending::UpstreamFailed("upstream closed".into())),
                 blocked => self.upstream_ready.write_blocked(&blocked),
             }
         }
-        if self.client_eof.is_some() && self.to_upstream.is_empty() && !self.upstream_write_closed {
+        if self.client_eof.is_some()
+            && self.to_upstream.is_empty()
+            && !self.upstream_write_closed
+            && self.upstream_ready.may_write()
+        {
             // Everything the client sent is with mongod: pass its EOF on.
-            if let Io::Failed(why) = self.upstream.close_write() {
-                return Err(Ending::UpstreamFailed(why));
+            match self.upstream.close_write() {
+                Io::Done(_) => {
+                    self.upstream_write_closed = true;
+                    progress = true;
+                }
+                Io::Failed(why) => return Err(Ending::UpstreamFailed(why)),
+                blocked => self.upstream_ready.write_blocked(&blocked),
             }
-            self.upstream_write_closed = true;
-            progress = true;
         }
         Ok(progress)
     }
 
     fn upstream_to_client(&mut self) -> Result<bool, Ending> {
         let mut progress = false;
-        if !self.upstream_eof && !self.to_client.is_full() && self.upstream_ready.may_read() {
+        let can_read = self.upstream_ready.may_read() || self.upstream.has_buffered();
+        if !self.upstream_eof && !self.to_client.is_full() && can_read {
             match self.upstream.read(self.to_client.space()) {
                 Io::Done(n) => {
                     self.to_client.filled(n);

@@ -1,11 +1,11 @@
-//! The two ends of a relayed connection as non-blocking byte streams with
-//! one result type, `Io`, that keeps would-block, clean EOF, unclean EOF
-//! and failure apart: the client side (TLS or plaintext) and the upstream
-//! side (TCP or unix socket).
+//! Both ends of a relayed connection as non-blocking byte streams with one
+//! result type, `Io`, that keeps would-block, clean EOF, unclean EOF and
+//! failure apart. A `Socket` is TCP or unix, remembers the first bytes it
+//! read and can replay bytes read ahead (the sniffed header); a `Stream` is
+//! a socket with or without TLS on it.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::path::Path;
 
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
@@ -35,39 +35,111 @@ pub enum Io {
     Failed(String),
 }
 
-/// How many of the client's first bytes are kept.
-const FIRST_BYTES: usize = 16;
+/// How many of a peer's first bytes are kept.
+pub const FIRST_BYTES: usize = 16;
 
-/// The accepted TCP socket. It keeps the first bytes the client sent, so a
-/// refused handshake can tell a plaintext client from a broken TLS one.
-pub struct ClientSocket {
-    tcp: TcpStream,
-    first: [u8; FIRST_BYTES],
-    first_len: usize,
+enum Kind {
+    Tcp(TcpStream),
+    Unix(UnixStream),
 }
 
-impl ClientSocket {
-    pub fn new(tcp: TcpStream) -> ClientSocket {
-        ClientSocket {
-            tcp,
+/// A non-blocking socket. It keeps the first bytes the peer sent (so a
+/// refused handshake can tell plaintext from broken TLS) and yields
+/// `replay` bytes, read ahead while sniffing, before the kernel's.
+pub struct Socket {
+    kind: Kind,
+    first: [u8; FIRST_BYTES],
+    first_len: usize,
+    replay: Vec<u8>,
+}
+
+impl Socket {
+    pub fn tcp(tcp: TcpStream) -> Socket {
+        Socket::new(Kind::Tcp(tcp))
+    }
+
+    fn new(kind: Kind) -> Socket {
+        Socket {
+            kind,
             first: [0; FIRST_BYTES],
             first_len: 0,
+            replay: Vec::new(),
         }
     }
 
-    /// Up to the first 16 bytes the client sent.
+    /// Starts a non-blocking connect to mongod (or whatever `address` is).
+    pub fn connect(address: &Upstream) -> io::Result<Socket> {
+        match address {
+            Upstream::Tcp(addr) => {
+                let tcp = TcpStream::connect(*addr)?;
+                // Small MongoDB requests must not wait for Nagle.
+                tcp.set_nodelay(true)?;
+                Ok(Socket::tcp(tcp))
+            }
+            Upstream::Unix(path) => UnixStream::connect(path).map(|s| Socket::new(Kind::Unix(s))),
+        }
+    }
+
+    /// Up to the first 16 bytes the peer sent.
     pub fn first_bytes(&self) -> &[u8] {
         &self.first[..self.first_len]
     }
 
-    pub fn tcp(&mut self) -> &mut TcpStream {
-        &mut self.tcp
+    /// Bytes to hand out before reading the kernel's (a sniffed header).
+    pub fn set_replay(&mut self, bytes: &[u8]) {
+        self.replay = bytes.to_vec();
+    }
+
+    /// Whether a non-blocking connect has finished: `Ok(true)` connected,
+    /// `Ok(false)` still in progress, `Err` refused or unreachable.
+    pub fn connect_finished(&self) -> io::Result<bool> {
+        let (error, peer) = match &self.kind {
+            Kind::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            Kind::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+        };
+        if let Some(e) = error {
+            return Err(e);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match &mut self.kind {
+            Kind::Tcp(s) => s.register(registry, token, interest),
+            Kind::Unix(s) => s.register(registry, token, interest),
+        }
+    }
+
+    /// Half-closes: the peer sees EOF after every byte sent.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        let result = match &self.kind {
+            Kind::Tcp(s) => s.shutdown(Shutdown::Write),
+            Kind::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        }
     }
 }
 
-impl Read for ClientSocket {
+impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.tcp.read(buf)?;
+        if !self.replay.is_empty() {
+            let n = self.replay.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.replay[..n]);
+            self.replay.drain(..n);
+            return Ok(n);
+        }
+        let n = match &mut self.kind {
+            Kind::Tcp(s) => s.read(buf)?,
+            Kind::Unix(s) => s.read(buf)?,
+        };
         if self.first_len < FIRST_BYTES {
             let take = n.min(FIRST_BYTES - self.first_len);
             self.first[self.first_len..self.first_len + take].copy_from_slice(&buf[..take]);
@@ -77,13 +149,16 @@ impl Read for ClientSocket {
     }
 }
 
-impl Write for ClientSocket {
+impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp.write(buf)
+        match &mut self.kind {
+            Kind::Tcp(s) => s.write(buf),
+            Kind::Unix(s) => s.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tcp.flush()
+        Ok(())
     }
 }
 
@@ -135,38 +210,38 @@ pub fn classify_ssl_error(e: &openssl::ssl::Error) -> Io {
     }
 }
 
-/// The client's side of a connection.
-pub enum ClientStream {
-    Tls(SslStream<ClientSocket>),
-    Plain(ClientSocket),
+/// One side of a relayed connection: a socket, with TLS or without.
+pub enum Stream {
+    Tls(SslStream<Socket>),
+    Plain(Socket),
 }
 
-impl ClientStream {
+impl Stream {
     pub fn read(&mut self, buf: &mut [u8]) -> Io {
         match self {
-            ClientStream::Tls(s) => match s.ssl_read(buf) {
+            Stream::Tls(s) => match s.ssl_read(buf) {
                 Ok(n) => Io::Done(n),
                 Err(e) => classify_ssl_error(&e),
             },
-            ClientStream::Plain(s) => plain_read(s, buf),
+            Stream::Plain(s) => plain_read(s, buf),
         }
     }
 
     pub fn write(&mut self, buf: &[u8]) -> Io {
         match self {
-            ClientStream::Tls(s) => match s.ssl_write(buf) {
+            Stream::Tls(s) => match s.ssl_write(buf) {
                 Ok(n) => Io::Done(n),
                 Err(e) => classify_ssl_error(&e),
             },
-            ClientStream::Plain(s) => plain_write(s, buf),
+            Stream::Plain(s) => plain_write(s, buf),
         }
     }
 
-    /// Ends the client's read side: close_notify for TLS, a TCP half-close
-    /// otherwise.
+    /// Ends what this side receives: close_notify for TLS, a TCP
+    /// half-close otherwise.
     pub fn close_write(&mut self) -> Io {
         match self {
-            ClientStream::Tls(s) => match s.shutdown() {
+            Stream::Tls(s) => match s.shutdown() {
                 Ok(_) => Io::Done(0),
                 Err(e) => match classify_ssl_error(&e) {
                     // The peer is gone: nothing left to tell it.
@@ -174,9 +249,8 @@ impl ClientStream {
                     other => other,
                 },
             },
-            ClientStream::Plain(s) => match s.tcp.shutdown(Shutdown::Write) {
+            Stream::Plain(s) => match s.shutdown_write() {
                 Ok(()) => Io::Done(0),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => Io::Done(0),
                 Err(e) => Io::Failed(e.to_string()),
             },
         }
@@ -185,88 +259,8 @@ impl ClientStream {
     /// Plaintext OpenSSL holds already decrypted, beyond what the socket has.
     pub fn has_buffered(&self) -> bool {
         match self {
-            ClientStream::Tls(s) => s.ssl().pending() > 0,
-            ClientStream::Plain(_) => false,
-        }
-    }
-
-    pub fn socket(&mut self) -> &mut ClientSocket {
-        match self {
-            ClientStream::Tls(s) => s.get_mut(),
-            ClientStream::Plain(s) => s,
-        }
-    }
-}
-
-/// The plaintext connection to mongod.
-pub enum UpstreamStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl UpstreamStream {
-    /// Starts a non-blocking connect.
-    pub fn connect(address: &Upstream) -> io::Result<UpstreamStream> {
-        match address {
-            Upstream::Tcp(addr) => {
-                let tcp = TcpStream::connect(*addr)?;
-                // Small MongoDB requests must not wait for Nagle.
-                tcp.set_nodelay(true)?;
-                Ok(UpstreamStream::Tcp(tcp))
-            }
-            Upstream::Unix(path) => UnixStream::connect(Path::new(path)).map(UpstreamStream::Unix),
-        }
-    }
-
-    /// Whether a non-blocking connect has finished: `Ok(true)` connected,
-    /// `Ok(false)` still in progress, `Err` refused or unreachable.
-    pub fn connect_finished(&self) -> io::Result<bool> {
-        let (error, peer) = match self {
-            UpstreamStream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-            UpstreamStream::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-        };
-        if let Some(e) = error {
-            return Err(e);
-        }
-        match peer {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn read(&mut self, buf: &mut [u8]) -> Io {
-        match self {
-            UpstreamStream::Tcp(s) => plain_read(s, buf),
-            UpstreamStream::Unix(s) => plain_read(s, buf),
-        }
-    }
-
-    pub fn write(&mut self, buf: &[u8]) -> Io {
-        match self {
-            UpstreamStream::Tcp(s) => plain_write(s, buf),
-            UpstreamStream::Unix(s) => plain_write(s, buf),
-        }
-    }
-
-    /// Half-closes towards mongod: it sees EOF after every byte sent.
-    pub fn close_write(&mut self) -> Io {
-        let result = match self {
-            UpstreamStream::Tcp(s) => s.shutdown(Shutdown::Write),
-            UpstreamStream::Unix(s) => s.shutdown(Shutdown::Write),
-        };
-        match result {
-            Ok(()) => Io::Done(0),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Io::Done(0),
-            Err(e) => Io::Failed(e.to_string()),
-        }
-    }
-
-    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        match self {
-            UpstreamStream::Tcp(s) => s.register(registry, token, interest),
-            UpstreamStream::Unix(s) => s.register(registry, token, interest),
+            Stream::Tls(s) => s.ssl().pending() > 0,
+            Stream::Plain(_) => false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! mongod's decision about a client once its SSL handshake is done: no
-//! certificate, weak validation, an invalid or revoked certificate. Pure
-//! logic, so it is tested without sockets.
+//! certificate, weak validation, an invalid or revoked certificate, and
+//! `sslAllowInvalidCertificates`. Pure logic, so it is tested without
+//! sockets.
 
 use openssl::ssl::SslRef;
 use openssl::stack::Stack;
@@ -15,6 +16,9 @@ pub enum PeerVerdict {
     Accept { subject: Option<String> },
     /// Let in without a certificate under weak validation (a warning).
     AcceptWithoutCertificate,
+    /// Let in although its certificate failed validation, because of
+    /// `sslAllowInvalidCertificates`; `warning` is mongod's log line.
+    AcceptInvalid { subject: String, warning: String },
     /// Refused; the text is mongod's log line.
     Reject(String),
 }
@@ -23,9 +27,12 @@ pub enum PeerVerdict {
 pub const NO_CERTIFICATE: &str = "no SSL certificate provided by peer";
 
 /// Judges a client the way mongod's `validatePeerCertificate` does.
+/// `allow_invalid` forgives a certificate that fails validation (with
+/// mongod's warning), never a missing one: that is `weak_validation`'s.
 pub fn judge(
     verify_clients: bool,
     weak_validation: bool,
+    allow_invalid: bool,
     peer: Option<&X509Ref>,
     verify_result: X509VerifyResult,
 ) -> PeerVerdict {
@@ -40,11 +47,19 @@ pub fn judge(
         };
     };
     if verify_result != X509VerifyResult::OK {
-        // Weak validation only forgives a missing certificate, never a bad one.
-        return PeerVerdict::Reject(format!(
+        let failure = format!(
             "SSL peer certificate validation failed: {}",
             verify_result.error_string()
-        ));
+        );
+        // Weak validation only forgives a missing certificate, never a bad one.
+        return if allow_invalid {
+            PeerVerdict::AcceptInvalid {
+                subject: describe_name(cert.subject_name()),
+                warning: failure,
+            }
+        } else {
+            PeerVerdict::Reject(failure)
+        };
     }
     PeerVerdict::Accept {
         subject: Some(describe_name(cert.subject_name())),
@@ -124,7 +139,7 @@ mod tests {
     #[test]
     fn without_ca_everyone_passes() {
         assert_eq!(
-            judge(false, false, None, X509VerifyResult::OK),
+            judge(false, false, false, None, X509VerifyResult::OK),
             PeerVerdict::Accept { subject: None }
         );
     }
@@ -132,11 +147,11 @@ mod tests {
     #[test]
     fn missing_certificate() {
         assert_eq!(
-            judge(true, false, None, X509VerifyResult::OK),
+            judge(true, false, false, None, X509VerifyResult::OK),
             PeerVerdict::Reject("no SSL certificate provided by peer; connection rejected".into())
         );
         assert_eq!(
-            judge(true, true, None, X509VerifyResult::OK),
+            judge(true, true, false, None, X509VerifyResult::OK),
             PeerVerdict::AcceptWithoutCertificate
         );
     }
@@ -147,7 +162,7 @@ mod tests {
         // SAFETY: 18 is X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, a valid code.
         let bad = unsafe { X509VerifyResult::from_raw(18) };
         for weak in [false, true] {
-            match judge(true, weak, Some(&cert), bad) {
+            match judge(true, weak, false, Some(&cert), bad) {
                 PeerVerdict::Reject(text) => assert!(
                     text.starts_with("SSL peer certificate validation failed: ")
                         && text.contains("self"),
@@ -159,10 +174,32 @@ mod tests {
     }
 
     #[test]
+    fn allow_invalid_lets_a_bad_certificate_in_with_the_reason() {
+        let cert = certificate();
+        // SAFETY: 18 is X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, a valid code.
+        let bad = unsafe { X509VerifyResult::from_raw(18) };
+        match judge(true, false, true, Some(&cert), bad) {
+            PeerVerdict::AcceptInvalid { subject, warning } => {
+                assert_eq!(subject, "CN=client,O=Test");
+                assert!(
+                    warning.starts_with("SSL peer certificate validation failed: "),
+                    "{warning}"
+                );
+            }
+            other => panic!("expected acceptance with a warning, got {other:?}"),
+        }
+        // It does not forgive a missing certificate.
+        assert!(matches!(
+            judge(true, false, true, None, X509VerifyResult::OK),
+            PeerVerdict::Reject(_)
+        ));
+    }
+
+    #[test]
     fn valid_certificate_names_the_subject() {
         let cert = certificate();
         assert_eq!(
-            judge(true, false, Some(&cert), X509VerifyResult::OK),
+            judge(true, false, false, Some(&cert), X509VerifyResult::OK),
             PeerVerdict::Accept {
                 subject: Some("CN=client,O=Test".into())
             }

@@ -1,18 +1,22 @@
 //! Builds the server-side `SslContext` from mongod's SSL options: the key
 //! and chain, the protocol and cipher policy (mongod's defaults or
-//! stricter), and client-certificate verification against the CA and CRL.
+//! stricter, narrowed by `sslDisabledProtocols` and `sslCipherConfig`), and
+//! client-certificate verification against the CA and CRL.
 
 use foreign_types::ForeignTypeRef;
+use openssl::nid::Nid;
 use openssl::ssl::{
-    SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+    SslCipher, SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
+    SslVerifyMode, SslVersion,
 };
-use openssl::stack::Stack;
+use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509PurposeId};
 
 use super::pem::{self, Validity};
 use crate::config::SslSettings;
+use crate::config::protocols::Protocols;
 use crate::error::Error;
 use crate::fips::FipsDecision;
 
@@ -37,24 +41,29 @@ const GROUPS_FIPS: &str = "P-256:P-384:P-521";
 /// rarely resume, and each ticket costs a share of a full handshake.
 const SESSION_TICKETS: usize = 1;
 
-/// A ready server context and what the log should say about it.
+/// Ready server contexts (one per event loop) and what the log should say
+/// about them.
 pub struct ServerTls {
-    pub context: SslContext,
+    pub contexts: Vec<SslContext>,
     /// Whether a CA file was given, so client certificates are checked.
     pub verify_clients: bool,
     pub weak_cert_validation: bool,
+    /// mongod's `sslAllowInvalidCertificates`: invalid client certificates
+    /// are let in with a warning.
+    pub allow_invalid_certificates: bool,
     pub certificate_subject: String,
     pub certificate_expiry: String,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
 }
 
-// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
+// OpenSSL functions that openssl-sys does not bind (all in OpenSSL 1.1.0+).
 unsafe extern "C" {
-    fn X509_STORE_add_crl(
-        store: *mut openssl_sys::X509_STORE,
-        crl: *mut openssl_sys::X509_CRL,
-    ) -> i32;
+    fn SSL_CTX_get_ciphers(
+        ctx: *const openssl_sys::SSL_CTX,
+    ) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    fn SSL_CIPHER_is_aead(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
+    fn SSL_CIPHER_get_auth_nid(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
 }
 
 fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
@@ -64,20 +73,27 @@ fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '
     }
 }
 
-/// Builds the server context. Taking the FIPS decision by reference is
-/// the ordering contract: no context can exist before FIPS was decided,
-/// and only `fips::decide` can make a decision; it cannot be forged:
+/// Builds `copies` identical server contexts (one per event loop, so the
+/// loops share no OpenSSL locks) from files read once, so a reload never
+/// mixes old and new files. Taking the FIPS decision by reference is the
+/// ordering contract: no context can exist before FIPS was decided, and
+/// only `fips::decide` can make a decision; it cannot be forged:
 ///
 /// ```compile_fail
 /// let forged = mongossl::fips::FipsDecision { enabled: true, module: None };
 /// ```
-pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, Error> {
+pub fn build(
+    settings: &SslSettings,
+    fips: &FipsDecision,
+    copies: usize,
+) -> Result<ServerTls, Error> {
     let identity = pem::load_key_file(
         "sslPEMKeyFile",
         &settings.pem_key_file,
         settings.pem_key_password.as_ref(),
         "sslPEMKeyPassword",
     )?;
+    warn_if_readable_by_others(&settings.pem_key_file);
     let subject = pem::describe_name(identity.cert.subject_name());
     let expiry = identity.cert.not_after().to_string();
     match pem::validity(&identity.cert).map_err(tls_error("checking the certificate dates"))? {
@@ -104,19 +120,68 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         ),
         Validity::Valid => {}
     }
+    let cas = match &settings.ca_file {
+        Some(path) => Some(pem::load_ca_file("sslCAFile", path)?),
+        None => None,
+    };
+    let crls = match (&settings.crl_file, &cas) {
+        (Some(path), Some(_)) => Some(pem::load_crl_file("sslCRLFile", path)?),
+        _ => None,
+    };
+    let material = Material {
+        identity,
+        cas,
+        crls,
+    };
+    let contexts = (0..copies.max(1))
+        .map(|_| make_context(&material, settings, fips))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServerTls {
+        contexts,
+        verify_clients: settings.ca_file.is_some(),
+        weak_cert_validation: settings.weak_cert_validation,
+        allow_invalid_certificates: settings.allow_invalid_certificates,
+        certificate_subject: subject,
+        certificate_expiry: expiry,
+        revoked_count: material.crls.as_ref().map(|crls| {
+            crls.iter()
+                .map(|c| c.get_revoked().map_or(0, |r| r.len()))
+                .sum()
+        }),
+    })
+}
 
+/// The parsed files a context is made from.
+struct Material {
+    identity: pem::KeyAndChain,
+    cas: Option<Vec<openssl::x509::X509>>,
+    crls: Option<Vec<openssl::x509::X509Crl>>,
+}
+
+fn make_context(
+    material: &Material,
+    settings: &SslSettings,
+    fips: &FipsDecision,
+) -> Result<SslContext, Error> {
+    let identity = &material.identity;
     let mut builder = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(tls_error("creating the SSL context"))?;
     apply_protocol_policy(&mut builder, fips.is_fips())?;
+    apply_operator_policy(
+        &mut builder,
+        fips.is_fips(),
+        settings.protocols,
+        settings.cipher_config.as_deref(),
+    )?;
     builder
         .set_private_key(&identity.key)
         .map_err(tls_error("using the private key"))?;
     builder
         .set_certificate(&identity.cert)
         .map_err(tls_error("using the certificate"))?;
-    for extra in identity.chain {
+    for extra in &identity.chain {
         builder
-            .add_extra_chain_cert(extra)
+            .add_extra_chain_cert(extra.clone())
             .map_err(tls_error("adding a chain certificate"))?;
     }
     builder.check_private_key().map_err(|e| {
@@ -130,9 +195,7 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
         )
     })?;
 
-    let mut revoked_count = None;
-    if let Some(ca_path) = &settings.ca_file {
-        let cas = pem::load_ca_file("sslCAFile", ca_path)?;
+    if let Some(cas) = &material.cas {
         let mut store = X509StoreBuilder::new().map_err(tls_error("creating the CA store"))?;
         let mut names = Stack::<X509Name>::new().map_err(tls_error("listing CA names"))?;
         for ca in cas {
@@ -144,34 +207,19 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
                 )
                 .map_err(tls_error("listing CA names"))?;
             store
-                .add_cert(ca)
+                .add_cert(ca.clone())
                 .map_err(tls_error("adding a CA certificate"))?;
         }
         // A client certificate must be fit for client authentication.
         store
             .set_purpose(X509PurposeId::SSL_CLIENT)
             .map_err(tls_error("setting the certificate purpose"))?;
-        if let Some(crl_path) = &settings.crl_file {
-            let crls = pem::load_crl_file("sslCRLFile", crl_path)?;
-            let mut count = 0;
-            for crl in &crls {
-                count += crl.get_revoked().map_or(0, |r| r.len());
-                // SAFETY: both pointers are valid for the call; the store
-                // takes its own reference to the CRL (X509_STORE_add_crl
-                // up-refs it), so dropping `crls` afterwards is sound.
-                let added = unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) };
-                if added != 1 {
-                    return Err(Error::Tls {
-                        what: format!("adding the revocation list {}", crl_path.display()),
-                        source: openssl::error::ErrorStack::get(),
-                    });
-                }
-            }
+        if let Some(crls) = &material.crls {
+            pem::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
             // mongod checks the leaf against the CRL.
             store
                 .set_flags(X509VerifyFlags::CRL_CHECK)
                 .map_err(tls_error("enabling CRL checks"))?;
-            revoked_count = Some(count);
         }
         builder.set_cert_store(store.build());
         builder.set_client_ca_list(names);
@@ -183,19 +231,31 @@ pub fn build(settings: &SslSettings, fips: &FipsDecision) -> Result<ServerTls, E
     builder
         .set_session_id_context(b"mongossl")
         .map_err(tls_error("setting the session id context"))?;
-
-    Ok(ServerTls {
-        context: builder.build(),
-        verify_clients: settings.ca_file.is_some(),
-        weak_cert_validation: settings.weak_cert_validation,
-        certificate_subject: subject,
-        certificate_expiry: expiry,
-        revoked_count,
-    })
+    Ok(builder.build())
 }
 
-/// Protocol versions, suites, groups and modes shared by every context.
-fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<(), Error> {
+/// A private key that other users can read is as good as published: say
+/// so at start-up, naming the file, as ssh does for its keys. Group read
+/// stays quiet (Debian's ssl-cert group is the usual way to share keys).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            log::warn!(
+                "the private key file {} (sslPEMKeyFile) is readable by other users (mode {mode:03o}): chmod o-r (0600 or 0640) it",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Protocol versions, suites, groups and modes shared by every context
+/// (the client tunnel uses it too).
+pub(crate) fn apply_protocol_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+) -> Result<(), Error> {
     builder
         .set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(tls_error("setting the minimum TLS version"))?;
@@ -231,4 +291,191 @@ fn apply_protocol_policy(builder: &mut SslContextBuilder, fips: bool) -> Result<
         .set_num_tickets(SESSION_TICKETS)
         .map_err(tls_error("setting the number of session tickets"))?;
     Ok(())
+}
+
+/// The server's narrowing of that policy by mongod's options (the client
+/// tunnel keeps the defaults): `protocols` from `sslDisabledProtocols`
+/// (TLS 1.0 and 1.1 are never offered anyway), and `cipher_config`, which
+/// replaces the TLS 1.2 list and is refused unless every suite it yields
+/// passes `check_tls12_cipher`.
+fn apply_operator_policy(
+    builder: &mut SslContextBuilder,
+    fips: bool,
+    protocols: Protocols,
+    cipher_config: Option<&str>,
+) -> Result<(), Error> {
+    if !protocols.tls1_2 {
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(tls_error("setting the minimum TLS version"))?;
+    }
+    if !protocols.tls1_3 {
+        builder
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_error("setting the maximum TLS version"))?;
+    }
+    let Some(list) = cipher_config else {
+        return Ok(());
+    };
+    let refused = |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
+    let level = security_level(builder);
+    builder.set_cipher_list(list).map_err(|e| {
+        refused(format!(
+            "OpenSSL takes no suite from it ({})",
+            crate::error::describe_openssl(&e)
+        ))
+    })?;
+    // `@SECLEVEL=0` in a list would quietly accept weak keys and
+    // signatures in certificates too.
+    let now = security_level(builder);
+    if now < level {
+        return Err(refused(format!(
+            "it lowers OpenSSL's security level (from {level} to {now})"
+        )));
+    }
+    // What OpenSSL made of the list, not the text: `HIGH` or
+    // `ALL:!aNULL` are only judged by the suites they expand to.
+    let offered = tls12_ciphers(builder);
+    for cipher in &offered {
+        check_tls12_cipher(cipher, fips).map_err(refused)?;
+    }
+    // OpenSSL skips a suite name it does not know or cannot offer
+    // (a typo; ChaCha20 in FIPS mode) as long as anything else
+    // matched: a suite the operator named must really be there.
+    if let Some(missing) = named_suites(list).find(|n| !offered.iter().any(|c| c.name() == *n)) {
+        let why = if fips {
+            "FIPS mode offers FIPS 140-2 approved suites only"
+        } else {
+            "a misspelt or unknown name?"
+        };
+        return Err(refused(format!(
+            "it names {missing}, which OpenSSL does not offer here ({why})"
+        )));
+    }
+    Ok(())
+}
+
+/// OpenSSL's security level of the context being built (the crate only
+/// offers it on a finished context).
+fn security_level(builder: &SslContextBuilder) -> i32 {
+    // SAFETY: the pointer is the builder's live SSL_CTX; the call reads it.
+    unsafe { openssl_sys::SSL_CTX_get_security_level(builder.as_ptr()) }
+}
+
+/// The context's TLS 1.2-and-earlier suites, in preference order. (OpenSSL
+/// lists the TLS 1.3 suites too; those are set apart, by `set_ciphersuites`.)
+fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
+    // SAFETY: the stack belongs to the context, which `builder` keeps alive
+    // for the borrow; OpenSSL returns NULL only for a context without one.
+    let stack = unsafe { SSL_CTX_get_ciphers(builder.as_ptr()) };
+    if stack.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: a valid STACK_OF(SSL_CIPHER), borrowed as long as `builder`.
+    let stack: &StackRef<SslCipher> = unsafe { StackRef::from_ptr(stack) };
+    stack.iter().filter(|c| c.version() != "TLSv1.3").collect()
+}
+
+/// The single suites a cipher list names, as opposed to OpenSSL's
+/// categories (`HIGH`, `ECDHE+AESGCM`, `!aNULL`, `@STRENGTH`): every
+/// TLS 1.2 suite name has a dash, no category does.
+fn named_suites(list: &str) -> impl Iterator<Item = &str> {
+    list.split([':', ',', ' '])
+        .filter(|t| t.contains('-') && !t.contains('+'))
+        .filter(|t| !t.starts_with(['!', '-', '+', '@']))
+}
+
+/// mongossl's floor for a suite an operator configured: authenticated
+/// encryption (AEAD: no CBC, RC4 or NULL), a server that proves itself
+/// with its RSA or ECDSA certificate (no anonymous, PSK or SRP suites),
+/// and in FIPS mode AES-GCM only, the FIPS 140-2 approved AEAD.
+fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
+    let name = cipher.name();
+    // SAFETY: `cipher` is a valid SSL_CIPHER for the call.
+    let aead = unsafe { SSL_CIPHER_is_aead(cipher.as_ptr()) } == 1;
+    if !aead {
+        return Err(format!(
+            "it allows {name}, which is not an AEAD suite (CBC, RC4 or NULL encryption)"
+        ));
+    }
+    // SAFETY: as above.
+    let auth = unsafe { SSL_CIPHER_get_auth_nid(cipher.as_ptr()) };
+    let auth = Nid::from_raw(auth).short_name().unwrap_or("unknown");
+    if !matches!(auth, "AuthRSA" | "AuthECDSA") {
+        return Err(format!(
+            "it allows {name}, whose server is not authenticated by a certificate ({auth})"
+        ));
+    }
+    let gcm = matches!(
+        cipher.cipher_nid(),
+        Some(Nid::AES_128_GCM) | Some(Nid::AES_256_GCM)
+    );
+    if fips && !gcm {
+        return Err(format!(
+            "it allows {name}, which FIPS 140-2 does not approve (AES-GCM only)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(list: Option<&str>, protocols: Protocols) -> Result<SslContext, Error> {
+        let mut builder = SslContextBuilder::new(SslMethod::tls_server()).expect("builder");
+        apply_protocol_policy(&mut builder, false)?;
+        apply_operator_policy(&mut builder, false, protocols, list)?;
+        Ok(builder.build())
+    }
+
+    #[test]
+    fn named_suites_are_told_from_categories() {
+        let names: Vec<&str> = named_suites(
+            "HIGH:!aNULL:ECDHE+AESGCM:ECDHE-RSA-AES128-GCM-SHA256 AES128-SHA,@STRENGTH:-AES256-SHA",
+        )
+        .collect();
+        assert_eq!(names, ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"]);
+    }
+
+    #[test]
+    fn cipher_config_floor() {
+        let all = Protocols::default();
+        policy(
+            Some("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"),
+            all,
+        )
+        .expect("AEAD with certificates");
+        policy(Some("ECDHE+AESGCM:!aNULL"), all).expect("a category of AEAD suites");
+        for (list, needle) in [
+            ("ECDHE-RSA-AES128-SHA256", "not an AEAD suite"),
+            ("AECDH-AES128-SHA", "not an AEAD suite"),
+            (
+                "ADH-AES256-GCM-SHA384",
+                "not authenticated by a certificate",
+            ),
+            (
+                "PSK-AES128-GCM-SHA256",
+                "not authenticated by a certificate",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265",
+                "does not offer",
+            ),
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0",
+                "security level",
+            ),
+            ("nothing-at-all", "takes no suite"),
+        ] {
+            let err = policy(Some(list), all)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains(needle) && err.contains("--sslCipherConfig"),
+                "{list}: {err}"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ use openssl::ssl::SslVersion;
 use crate::harness::fips::provider_dir;
 use crate::harness::net::{Backend, ClientOptions, is_let_in, tls_connect};
 use crate::harness::pki::{KEY_PASSWORD, Pki};
-use crate::harness::process::{BINARY, Server, args};
+use crate::harness::process::{Server, args, binary};
 
 const ACTIVATED: &str = "FIPS 140-2 mode activated (OpenSSL FIPS Provider 3.0.8)";
 
@@ -39,7 +39,7 @@ fn fips_server(pki: &Pki, backend: &Backend, dir: &Path, pem: &str, extra: &[&st
 
 /// Runs mongossl in FIPS mode expecting it to stop; returns (code, output).
 fn fips_failure(arguments: &[String], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut command = std::process::Command::new(BINARY);
+    let mut command = std::process::Command::new(binary());
     command
         .args(["--port", "0"])
         .args(arguments)
@@ -326,4 +326,31 @@ fn fips_mode_names_non_approved_key_encryption() {
         },
     )
     .expect("PKCS#8 key in FIPS mode");
+}
+
+#[test]
+fn fips_modules_are_found_beside_the_fips_config() {
+    let Some(dir) = provider_dir() else { return };
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    // No OPENSSL_MODULES: the library's built-in directory has no fips.so
+    // (Debian ships none; a vendored build points into its build tree),
+    // so mongossl looks next to --sslFIPSConfig.
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+        .args(fips_args(&pki, &backend, &dir, "server.pem", &[]))
+        .env_remove("OPENSSL_MODULES")
+        .env_remove("OPENSSL_CONF");
+    let server = Server::start_command(command);
+    server.expect_log(ACTIVATED);
+    let ca = pki.path("ca.pem");
+    is_let_in(
+        server.port,
+        &ClientOptions {
+            ca: Some(&ca),
+            ..Default::default()
+        },
+    )
+    .expect("FIPS relay");
 }

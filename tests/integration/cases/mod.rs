@@ -1,6 +1,16 @@
 //! The test cases, grouped by what they exercise.
 
+mod backend_faults;
+mod cert_matrix;
+mod check;
+mod config_compat;
 mod fips;
+mod hostile;
 mod peer_policy;
 mod relay;
+mod secrets;
+mod service;
+mod slow;
+mod soak;
 mod startup;
+mod tunnel;

@@ -1,7 +1,9 @@
 //! Shared test equipment: the PKI, the mongossl process, and the network
-//! peers (backends and TLS clients).
+//! peers (backends, a fake mongod, and TLS clients).
 
 pub mod fips;
+pub mod hello;
+pub mod mongod;
 pub mod net;
 pub mod pki;
 pub mod process;

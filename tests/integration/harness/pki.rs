@@ -59,6 +59,9 @@ pub struct Spec<'a> {
     /// Validity relative to now, in days.
     pub not_before_days: i64,
     pub not_after_days: i64,
+    /// For a server: its only DNS name (instead of localhost and the
+    /// loopback addresses).
+    pub only_dns: Option<&'a str>,
 }
 
 impl<'a> Spec<'a> {
@@ -68,6 +71,7 @@ impl<'a> Spec<'a> {
             purpose,
             not_before_days: -1,
             not_after_days: 365,
+            only_dns: None,
         }
     }
 }
@@ -129,12 +133,15 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
             b.append_extension(ExtendedKeyUsage::new().server_auth().build().expect("eku"))
                 .expect("ext");
             let ctx = b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
-            let san = SubjectAlternativeName::new()
-                .dns("localhost")
-                .ip("127.0.0.1")
-                .ip("::1")
-                .build(&ctx)
-                .expect("san");
+            let san = match spec.only_dns {
+                Some(name) => SubjectAlternativeName::new().dns(name).build(&ctx),
+                None => SubjectAlternativeName::new()
+                    .dns("localhost")
+                    .ip("127.0.0.1")
+                    .ip("::1")
+                    .build(&ctx),
+            }
+            .expect("san");
             b.append_extension(san).expect("ext");
         }
         Purpose::Client => {
@@ -237,6 +244,10 @@ impl Pki {
         let revoked = issue(&Spec::new("revoked-client", Purpose::Client), Some(&ca));
         let server_as_client = issue(&Spec::new("server-only", Purpose::Server), Some(&ca));
         let intermediate = issue(&Spec::new("Intermediate CA", Purpose::Ca), Some(&ca));
+        let intermediate_client = issue(
+            &Spec::new("intermediate-client", Purpose::Client),
+            Some(&intermediate),
+        );
         let chained_server = issue(
             &Spec::new("localhost", Purpose::Server),
             Some(&intermediate),
@@ -285,6 +296,16 @@ impl Pki {
         let mut chain = chained_server.key_then_cert();
         chain.extend(intermediate.cert.to_pem().expect("pem"));
         pki.write("server-chain.pem", &chain);
+        // A client certificate issued by the intermediate: the leaf alone,
+        // and the intermediate for clients that send it along.
+        pki.write(
+            "intermediate-client.pem",
+            &intermediate_client.key_then_cert(),
+        );
+        pki.write(
+            "intermediate-ca.pem",
+            &intermediate.cert.to_pem().expect("pem"),
+        );
         let rsa_server = issue_with_key(
             &Spec::new("localhost", Purpose::Server),
             Some(&pki.ca),

@@ -5,26 +5,48 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_mongossl");
+/// The mongossl binary under test: the one cargo built with the tests, or
+/// `MONGOSSL_TEST_BIN` (so the same tests can run against another build,
+/// such as `--features vendored`, without compiling them again).
+pub fn binary() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var("MONGOSSL_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mongossl").to_string())
+    })
+}
 
 /// A running mongossl.
 pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
-fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+fn collect(reader: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
+    collect_twice(reader, log, None)
+}
+
+/// Collects lines into `log` and, if given, into `copy` as well.
+fn collect_twice(
+    reader: impl std::io::Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    copy: Option<Arc<Mutex<String>>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if let Ok(mut text) = log.lock() {
-                text.push_str(&line);
-                text.push('\n');
+            for log in std::iter::once(&log).chain(copy.as_ref()) {
+                if let Ok(mut text) = log.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
             }
         }
-    });
+    })
 }
 
 impl Server {
@@ -35,37 +57,89 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(binary());
         command
             .args(["--port", "0", "--bind_ip", "127.0.0.1"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in env {
             command.env(k, v);
         }
+        Server::start_command(command)
+    }
+
+    /// Starts mongossl with at most `nofile` open file descriptors. A
+    /// shell sets the limit and then `exec`s the binary, so the pid (and
+    /// `/proc/PID/...`) is mongossl's own.
+    pub fn start_with_fd_limit(args: &[String], nofile: u32) -> Server {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(binary())
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
+        Server::start_command(command)
+    }
+
+    /// Like `start_with_env`, but a mongossl that exits before listening
+    /// is an answer (its exit code and output), not a test failure.
+    pub fn try_start_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, Exit> {
+        let mut command = Command::new(binary());
+        command
+            .args(["--port", "0", "--bind_ip", "127.0.0.1"])
+            .args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Server::try_start_command(command)
+    }
+
+    /// Starts a prepared command (its program and arguments are the
+    /// caller's) and waits for it to listen.
+    pub fn start_command(command: Command) -> Server {
+        match Server::try_start_command(command) {
+            Ok(server) => server,
+            Err(exit) => panic!("mongossl exited early ({:?}):\n{}", exit.code, exit.output),
+        }
+    }
+
+    fn try_start_command(mut command: Command) -> Result<Server, Exit> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn mongossl");
         let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            collect(out, log.clone());
+            readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            collect(err, log.clone());
+            readers.push(collect(err, log.clone()));
         }
         let mut server = Server {
             child,
             port: 0,
             log,
+            readers,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(port) = server.announced_port() {
                 server.port = port;
-                return server;
+                return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("mongossl exited early ({status}):\n{}", server.log());
+                // The pipes are at EOF now: wait for the readers to drain them.
+                for reader in server.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return Err(Exit {
+                    code: status.code(),
+                    output: server.log(),
+                    stdout: stdout.lock().map(|t| t.clone()).unwrap_or_default(),
+                });
             }
             if Instant::now() > deadline {
                 panic!("mongossl did not start listening:\n{}", server.log());
@@ -106,6 +180,21 @@ impl Server {
         );
     }
 
+    /// Waits (up to 10 s) until `needle` occurs at least `count` times:
+    /// a client may see its close before the server logs it.
+    pub fn expect_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count_in_log(needle) < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            self.count_in_log(needle) >= count,
+            "{needle:?} logged {} times, expected {count}; log:\n{}",
+            self.count_in_log(needle),
+            self.log()
+        );
+    }
+
     /// How many times `needle` occurs in the log so far.
     pub fn count_in_log(&self, needle: &str) -> usize {
         self.log().matches(needle).count()
@@ -133,8 +222,62 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// CPU time the server process used so far (user + system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the `(comm)` part, which may itself hold spaces.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line: 11 and 12
+        // here, counting from 0 at `state` (field 3).
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf only reads a constant of the system.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// Waits (up to 10 s) until the server holds `fds` descriptors again;
+    /// closes happen on the server's schedule, so a moment may pass.
+    pub fn expect_fds(&self, fds: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.open_fds() != fds && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            self.open_fds(),
+            fds,
+            "file descriptors left behind; log:\n{}",
+            self.log()
+        );
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit code.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 
@@ -154,12 +297,15 @@ impl Drop for Server {
 /// The result of a mongossl run that should exit by itself.
 pub struct Exit {
     pub code: Option<i32>,
+    /// stdout and stderr, interleaved as they came.
     pub output: String,
+    /// stdout alone.
+    pub stdout: String,
 }
 
 /// Runs mongossl expecting it to exit within 20 s (it is killed if not).
 pub fn run_to_exit(args: &[String]) -> Exit {
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -167,11 +313,13 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         .spawn()
         .expect("spawn mongossl");
     let log = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        collect(out, log.clone());
+        readers.push(collect_twice(out, log.clone(), Some(stdout.clone())));
     }
     if let Some(err) = child.stderr.take() {
-        collect(err, log.clone());
+        readers.push(collect(err, log.clone()));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -185,12 +333,16 @@ pub fn run_to_exit(args: &[String]) -> Exit {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // Let the reader threads drain the pipes.
-    std::thread::sleep(Duration::from_millis(50));
+    // The pipes end with the process: wait until everything was read.
+    for reader in readers {
+        let _ = reader.join();
+    }
     let output = log.lock().map(|t| t.clone()).unwrap_or_default();
+    let stdout = stdout.lock().map(|t| t.clone()).unwrap_or_default();
     Exit {
         code: status.and_then(|s| s.code()),
         output,
+        stdout,
     }
 }
 

@@ -1,0 +1,719 @@
+//! mongod 2.6+'s YAML config files: reads the document (keeping each key's
+//! line), maps mongod's keys (`net.*`, `net.ssl.*`, `net.tls.*`,
+//! `systemLog.*`) and mongossl's own `mongossl:` section onto the long
+//! option names, and notes a warning for each key mongossl does not use.
+//!
+//! Only the mapping lives here: the values land in `RawOptions` like the
+//! command line's, so every rule between options is checked in one place.
+
+use std::collections::BTreeMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, StrInput};
+
+use super::file::{FileOptions, parse_bool};
+use super::options::{self, Kind, RawOptions};
+
+/// Deeper nesting than any mongod config has; a cap keeps a hostile file
+/// from exhausting the stack.
+const MAX_DEPTH: usize = 16;
+
+/// A YAML value with the line it starts on.
+struct Located {
+    node: Node,
+    line: usize,
+}
+
+enum Node {
+    Null,
+    Scalar(String),
+    Seq(Vec<Located>),
+    Map(Vec<Entry>),
+}
+
+struct Entry {
+    key: String,
+    line: usize,
+    value: Located,
+}
+
+/// Pulls events out of the parser, turning its errors into line-numbered
+/// messages.
+struct Reader<'a> {
+    parser: Parser<'a, StrInput<'a>>,
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), String> {
+        match self.parser.next() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(format!(
+                "line {}: not valid YAML: {}",
+                e.marker().line(),
+                e.info()
+            )),
+            None => Err("the YAML document ends too early".to_string()),
+        }
+    }
+
+    /// The single document of the file; `None` for a file with none.
+    fn document(&mut self) -> Result<Option<Located>, String> {
+        let (first, _) = self.next()?;
+        if !matches!(first, Event::StreamStart) {
+            return Err("not valid YAML".to_string());
+        }
+        let (event, span) = self.next()?;
+        match event {
+            Event::StreamEnd => return Ok(None),
+            Event::DocumentStart(_) => {}
+            _ => return Err(format!("line {}: not valid YAML", span.start.line())),
+        }
+        let (event, span) = self.next()?;
+        let root = self.node(event, span, 0)?;
+        let (event, span) = self.next()?;
+        if !matches!(event, Event::DocumentEnd) {
+            return Err(format!("line {}: not valid YAML", span.start.line()));
+        }
+        match self.next()? {
+            (Event::StreamEnd, _) => Ok(Some(root)),
+            (_, span) => Err(format!(
+                "line {}: a config file holds one YAML document, found a second",
+                span.start.line()
+            )),
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Located, String> {
+        let line = span.start.line();
+        if depth > MAX_DEPTH {
+            return Err(format!("line {line}: nested too deeply"));
+        }
+        let node = match event {
+            Event::Scalar(value, style, _, _) => {
+                // An empty value (`key:`) or YAML's null words; a quoted
+                // "null" stays a string.
+                let null = style == ScalarStyle::Plain
+                    && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                if null {
+                    Node::Null
+                } else {
+                    Node::Scalar(value.into_owned())
+                }
+            }
+            Event::SequenceStart(..) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, span, depth + 1)?);
+                }
+                Node::Seq(items)
+            }
+            Event::MappingStart(..) => Node::Map(self.entries(depth)?),
+            Event::Alias(_) => {
+                return Err(format!(
+                    "line {line}: YAML aliases (*name) are not supported in config files"
+                ));
+            }
+            _ => return Err(format!("line {line}: not valid YAML")),
+        };
+        Ok(Located { node, line })
+    }
+
+    fn entries(&mut self, depth: usize) -> Result<Vec<Entry>, String> {
+        let mut entries: Vec<Entry> = Vec::new();
+        loop {
+            let (event, span) = self.next()?;
+            let line = span.start.line();
+            let key = match event {
+                Event::MappingEnd => return Ok(entries),
+                Event::Scalar(key, ..) => key.into_owned(),
+                _ => return Err(format!("line {line}: a key must be a plain name")),
+            };
+            if let Some(first) = entries.iter().find(|e| e.key == key) {
+                return Err(format!(
+                    "line {line}: '{key}' given more than once (first on line {})",
+                    first.line
+                ));
+            }
+            let (event, span) = self.next()?;
+            let value = self.node(event, span, depth + 1)?;
+            entries.push(Entry { key, line, value });
+        }
+    }
+}
+
+/// Where a key of a section leads.
+enum Target {
+    /// The value of this long option.
+    Option(&'static str),
+    /// A nested section.
+    Section(&'static Section),
+    /// mongod's key with no meaning for mongossl: a warning.
+    Unused,
+    /// A key that needs more than a rename.
+    Special(fn(&mut Mapper, &str, usize, &Located) -> Result<(), String>),
+}
+
+/// What an unknown key in a section is.
+#[derive(PartialEq, Eq)]
+enum Unknown {
+    /// Ignored with a warning: mongod has many keys mongossl has no use for.
+    Warn,
+    /// An error: a misspelt SSL setting must not pass unnoticed.
+    Error,
+    /// An error unless it is the long name of a mongossl option that has
+    /// no mongod key (so options added later need no new table entry).
+    ErrorUnlessOption,
+}
+
+struct Section {
+    keys: &'static [(&'static str, Target)],
+    unknown: Unknown,
+}
+
+static ROOT: Section = Section {
+    keys: &[
+        ("net", Target::Section(&NET)),
+        ("systemLog", Target::Section(&SYSTEM_LOG)),
+        ("mongossl", Target::Section(&MONGOSSL)),
+    ],
+    unknown: Unknown::Warn,
+};
+
+static NET: Section = Section {
+    keys: &[
+        ("port", Target::Option("port")),
+        ("bindIp", Target::Option("bind_ip")),
+        ("bindIpAll", Target::Special(bind_ip_all)),
+        ("maxIncomingConnections", Target::Option("maxConns")),
+        ("ssl", Target::Section(&NET_SSL)),
+        ("tls", Target::Section(&NET_TLS)),
+    ],
+    unknown: Unknown::Warn,
+};
+
+/// mongod 2.6 to 4.0's names.
+static NET_SSL: Section = Section {
+    keys: &[
+        ("sslOnNormalPorts", Target::Option("sslOnNormalPorts")),
+        ("mode", Target::Option("sslMode")),
+        ("PEMKeyFile", Target::Option("sslPEMKeyFile")),
+        ("PEMKeyPassword", Target::Option("sslPEMKeyPassword")),
+        ("CAFile", Target::Option("sslCAFile")),
+        ("CRLFile", Target::Option("sslCRLFile")),
+        (
+            "allowConnectionsWithoutCertificates",
+            Target::Option("sslAllowConnectionsWithoutCertificates"),
+        ),
+        (
+            "weakCertificateValidation",
+            Target::Option("sslWeakCertificateValidation"),
+        ),
+        (
+            "allowInvalidCertificates",
+            Target::Option("sslAllowInvalidCertificates"),
+        ),
+        ("FIPSMode", Target::Option("sslFIPSMode")),
+        ("disabledProtocols", Target::Option("sslDisabledProtocols")),
+        ("sslCipherConfig", Target::Option("sslCipherConfig")),
+        // mongod's own outgoing and cluster connections, or certificate
+        // stores of other platforms: nothing mongossl's server role has.
+        ("clusterFile", Target::Unused),
+        ("clusterPassword", Target::Unused),
+        ("clusterCAFile", Target::Unused),
+        ("allowInvalidHostnames", Target::Unused),
+        ("certificateSelector", Target::Unused),
+        ("clusterCertificateSelector", Target::Unused),
+    ],
+    unknown: Unknown::Error,
+};
+
+/// mongod 4.2+'s names.
+static NET_TLS: Section = Section {
+    keys: &[
+        ("mode", Target::Option("tlsMode")),
+        (
+            "certificateKeyFile",
+            Target::Option("tlsCertificateKeyFile"),
+        ),
+        (
+            "certificateKeyFilePassword",
+            Target::Option("tlsCertificateKeyFilePassword"),
+        ),
+        ("CAFile", Target::Option("tlsCAFile")),
+        ("CRLFile", Target::Option("tlsCRLFile")),
+        (
+            "allowConnectionsWithoutCertificates",
+            Target::Option("tlsAllowConnectionsWithoutCertificates"),
+        ),
+        (
+            "allowInvalidCertificates",
+            Target::Option("tlsAllowInvalidCertificates"),
+        ),
+        ("FIPSMode", Target::Option("tlsFIPSMode")),
+        ("disabledProtocols", Target::Option("tlsDisabledProtocols")),
+        // mongod's (hidden) key, and the shorter name this project documents.
+        ("tlsCipherConfig", Target::Option("tlsCipherConfig")),
+        ("cipherConfig", Target::Option("tlsCipherConfig")),
+        ("clusterFile", Target::Unused),
+        ("clusterPassword", Target::Unused),
+        ("clusterCAFile", Target::Unused),
+        ("clusterCRLFile", Target::Unused),
+        ("allowInvalidHostnames", Target::Unused),
+        ("certificateSelector", Target::Unused),
+        ("clusterCertificateSelector", Target::Unused),
+        ("logVersions", Target::Unused),
+        ("clusterAuthX509", Target::Unused),
+    ],
+    unknown: Unknown::Error,
+};
+
+static SYSTEM_LOG: Section = Section {
+    keys: &[
+        ("path", Target::Option("logpath")),
+        ("logAppend", Target::Option("logappend")),
+        ("verbosity", Target::Option("verbose")),
+        ("quiet", Target::Option("quiet")),
+        ("destination", Target::Special(log_destination)),
+    ],
+    unknown: Unknown::Warn,
+};
+
+/// What mongod has no key for.
+static MONGOSSL: Section = Section {
+    keys: &[
+        ("upstream", Target::Option("upstream")),
+        (
+            "handshakeTimeoutSecs",
+            Target::Option("sslHandshakeTimeoutSecs"),
+        ),
+        ("fipsConfig", Target::Option("sslFIPSConfig")),
+    ],
+    unknown: Unknown::ErrorUnlessOption,
+};
+
+/// The options collected so far, where each came from, and the warnings.
+#[derive(Default)]
+struct Mapper {
+    raw: RawOptions,
+    origin: BTreeMap<&'static str, (String, usize)>,
+    warnings: Vec<String>,
+}
+
+impl Mapper {
+    fn set(
+        &mut self,
+        option: &'static str,
+        path: &str,
+        line: usize,
+        value: String,
+    ) -> Result<(), String> {
+        if let Some((first, first_line)) = self.origin.get(option) {
+            return Err(format!(
+                "line {line}: '{path}' sets --{option} again (already set by '{first}' on line {first_line})"
+            ));
+        }
+        self.raw.insert(option, value);
+        self.origin.insert(option, (path.to_string(), line));
+        Ok(())
+    }
+
+    /// One warning for each key with a value under `path` (defined on
+    /// `line`), so the log names every setting that has no effect.
+    fn ignore(&mut self, path: &str, line: usize, at: &Located) {
+        match &at.node {
+            Node::Map(entries) if !entries.is_empty() => {
+                for e in entries {
+                    self.ignore(&format!("{path}.{}", e.key), e.line, &e.value);
+                }
+            }
+            _ => self.warnings.push(format!(
+                "config file: ignoring '{path}' (line {line}): mongossl does not use it"
+            )),
+        }
+    }
+
+    fn section(&mut self, section: &Section, path: &str, at: &Located) -> Result<(), String> {
+        let entries = match &at.node {
+            Node::Map(entries) => entries,
+            Node::Null => return Ok(()),
+            _ => {
+                let what = if path.is_empty() {
+                    "the file is neither YAML settings (such as 'net:') nor mongod 2.4's 'key = value' lines".to_string()
+                } else {
+                    format!("'{path}' must be a section of keys")
+                };
+                return Err(format!("line {}: {what}", at.line));
+            }
+        };
+        for entry in entries {
+            let full = if path.is_empty() {
+                entry.key.clone()
+            } else {
+                format!("{path}.{}", entry.key)
+            };
+            let target = section.keys.iter().find(|(k, _)| *k == entry.key);
+            match target.map(|(_, t)| t) {
+                Some(Target::Option(option)) => {
+                    let value = value_of(option, &full, entry.line, &entry.value)?;
+                    self.set(option, &full, entry.line, value)?;
+                }
+                Some(Target::Section(inner)) => self.section(inner, &full, &entry.value)?,
+                Some(Target::Unused) => self.ignore(&full, entry.line, &entry.value),
+                Some(Target::Special(handle)) => handle(self, &full, entry.line, &entry.value)?,
+                None => match section.unknown {
+                    Unknown::Warn => self.ignore(&full, entry.line, &entry.value),
+                    Unknown::ErrorUnlessOption if mongossl_only(&entry.key) => {
+                        let option = options::find(&entry.key)
+                            .map(|o| o.name)
+                            .ok_or_else(|| format!("line {}: unknown key '{full}'", entry.line))?;
+                        let value = value_of(option, &full, entry.line, &entry.value)?;
+                        self.set(option, &full, entry.line, value)?;
+                    }
+                    Unknown::Error | Unknown::ErrorUnlessOption => {
+                        return Err(unknown_key(section, &entry.key, &full, entry.line));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for a misspelt key, with the right spelling when only the
+/// case differs (`CAfile` for `CAFile`).
+fn unknown_key(section: &Section, key: &str, full: &str, line: usize) -> String {
+    let near = section
+        .keys
+        .iter()
+        .map(|(k, _)| *k)
+        .find(|k| k.eq_ignore_ascii_case(key));
+    match near {
+        Some(k) => format!("line {line}: unknown key '{full}' (did you mean '{k}'?)"),
+        None => format!("line {line}: unknown key '{full}'"),
+    }
+}
+
+/// Whether `key` is a mongossl option without a home among mongod's keys,
+/// so it may stand in the `mongossl:` section under its long name.
+fn mongossl_only(key: &str) -> bool {
+    fn mapped(section: &Section, option: &str) -> bool {
+        section.keys.iter().any(|(_, target)| match target {
+            Target::Option(o) => *o == option,
+            Target::Section(inner) => mapped(inner, option),
+            Target::Unused | Target::Special(_) => false,
+        })
+    }
+    options::find(key).is_some_and(|o| o.in_file && o.twin_of.is_none() && !mapped(&ROOT, o.name))
+}
+
+/// A YAML value as the text the option table expects for `option`.
+fn value_of(option: &str, path: &str, line: usize, at: &Located) -> Result<String, String> {
+    let kind = options::find(option).map_or(Kind::Value, |o| o.kind);
+    value_as(kind, path, line, at)
+}
+
+/// A YAML value (of the key `path` on `line`) as text of this kind.
+fn value_as(kind: Kind, path: &str, line: usize, at: &Located) -> Result<String, String> {
+    let text = match &at.node {
+        Node::Null => return Err(format!("line {line}: '{path}' needs a value")),
+        Node::Map(_) => {
+            return Err(format!(
+                "line {line}: '{path}' takes a value, not a section"
+            ));
+        }
+        // mongod's lists are comma-separated strings; a YAML list of the
+        // same words means the same.
+        Node::Seq(items) if kind == Kind::Value => {
+            let words: Option<Vec<&str>> = items
+                .iter()
+                .map(|i| match &i.node {
+                    Node::Scalar(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect();
+            return words
+                .map(|w| w.join(","))
+                .ok_or_else(|| format!("line {line}: '{path}' must be a list of words"));
+        }
+        Node::Seq(_) => return Err(format!("line {line}: '{path}' takes one value, not a list")),
+        Node::Scalar(text) => text,
+    };
+    match kind {
+        Kind::Value if text.is_empty() => Err(format!("line {line}: '{path}' needs a value")),
+        Kind::Value => Ok(text.clone()),
+        Kind::Flag => parse_bool(text)
+            .map(|b| b.to_string())
+            .ok_or_else(|| format!("line {line}: '{path}' must be true or false, found '{text}'")),
+        Kind::Count => match (parse_bool(text), text.parse::<u8>()) {
+            (Some(on), _) => Ok(u8::from(on).to_string()),
+            (None, Ok(n)) => Ok(n.to_string()),
+            _ => Err(format!(
+                "line {line}: '{path}' must be a number, found '{text}'"
+            )),
+        },
+    }
+}
+
+/// `net.bindIpAll: true` listens on every IPv4 address, as mongod does
+/// without `net.ipv6`; it cannot stand beside `net.bindIp`.
+fn bind_ip_all(mapper: &mut Mapper, path: &str, line: usize, at: &Located) -> Result<(), String> {
+    match value_as(Kind::Flag, path, line, at)?.as_str() {
+        "true" => mapper.set("bind_ip", path, line, "0.0.0.0".to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// `systemLog.destination`: `file` goes with `systemLog.path`; syslog is
+/// not something mongossl writes to, so it says where the log goes instead.
+fn log_destination(
+    mapper: &mut Mapper,
+    path: &str,
+    line: usize,
+    at: &Located,
+) -> Result<(), String> {
+    match &at.node {
+        Node::Scalar(s) if s == "file" => {}
+        Node::Scalar(s) if s == "syslog" => mapper.warnings.push(format!(
+            "config file: '{path}: syslog' (line {line}) is not supported: mongossl logs to systemLog.path, or to standard error without one"
+        )),
+        _ => mapper.ignore(path, line, at),
+    }
+    Ok(())
+}
+
+/// Parses YAML config text into raw options and warnings; an error names
+/// the line.
+pub fn parse(text: &str) -> Result<FileOptions, String> {
+    let mut reader = Reader {
+        parser: Parser::new_from_str(text),
+    };
+    let Some(root) = reader.document()? else {
+        return Ok(FileOptions::default());
+    };
+    let mut mapper = Mapper::default();
+    mapper.section(&ROOT, "", &root)?;
+    Ok(FileOptions {
+        raw: mapper.raw,
+        warnings: mapper.warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get<'a>(read: &'a FileOptions, name: &str) -> Option<&'a str> {
+        read.raw.get(name).map(String::as_str)
+    }
+
+    /// A mongod 4.4 config as its packages install it, plus SSL and the
+    /// mongossl section.
+    const MONGOD_44: &str = "\
+# mongod.conf
+
+# for documentation of all options, see:
+#   http://docs.mongodb.org/manual/reference/configuration-options/
+
+storage:
+  dbPath: /var/lib/mongodb
+  journal:
+    enabled: true
+
+systemLog:
+  destination: file
+  logAppend: true
+  path: /var/log/mongodb/mongossl.log
+  verbosity: 1
+
+net:
+  port: 27017
+  bindIp: 127.0.0.1,::1
+  maxIncomingConnections: 500
+  tls:
+    mode: requireTLS
+    certificateKeyFile: /etc/ssl/mongodb.pem
+    certificateKeyFilePassword: \"s3cret: yes\"
+    CAFile: /etc/ssl/ca.pem
+    CRLFile: /etc/ssl/crl.pem
+    allowConnectionsWithoutCertificates: false
+    allowInvalidCertificates: false
+    FIPSMode: false
+    disabledProtocols: TLS1_0,TLS1_1
+    cipherConfig: ECDHE-ECDSA-AES256-GCM-SHA384
+    clusterFile: /etc/ssl/cluster.pem
+
+processManagement:
+  timeZoneInfo: /usr/share/zoneinfo
+
+security:
+  authorization: enabled
+
+#replication:
+
+mongossl:
+  upstream: 127.0.0.1:27018
+  handshakeTimeoutSecs: 5
+";
+
+    #[test]
+    fn maps_a_mongod_44_config() {
+        let read = parse(MONGOD_44).expect("valid");
+        let expected = [
+            ("port", "27017"),
+            ("bind_ip", "127.0.0.1,::1"),
+            ("maxConns", "500"),
+            ("tlsMode", "requireTLS"),
+            ("tlsCertificateKeyFile", "/etc/ssl/mongodb.pem"),
+            ("tlsCertificateKeyFilePassword", "s3cret: yes"),
+            ("tlsCAFile", "/etc/ssl/ca.pem"),
+            ("tlsCRLFile", "/etc/ssl/crl.pem"),
+            ("tlsAllowConnectionsWithoutCertificates", "false"),
+            ("tlsAllowInvalidCertificates", "false"),
+            ("tlsFIPSMode", "false"),
+            ("tlsDisabledProtocols", "TLS1_0,TLS1_1"),
+            ("tlsCipherConfig", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+            ("logpath", "/var/log/mongodb/mongossl.log"),
+            ("logappend", "true"),
+            ("verbose", "1"),
+            ("upstream", "127.0.0.1:27018"),
+            ("sslHandshakeTimeoutSecs", "5"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(get(&read, name), Some(value), "{name}");
+        }
+        assert_eq!(read.raw.len(), expected.len(), "{:?}", read.raw);
+        let ignored: Vec<&str> = read
+            .warnings
+            .iter()
+            .filter_map(|w| w.split('\'').nth(1))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                "storage.dbPath",
+                "storage.journal.enabled",
+                "net.tls.clusterFile",
+                "processManagement.timeZoneInfo",
+                "security.authorization",
+            ]
+        );
+        assert!(read.warnings[0].contains("(line 7)"), "{:?}", read.warnings);
+    }
+
+    #[test]
+    fn maps_the_26_ssl_names() {
+        let read = parse(
+            "net:\n  bindIp: 0.0.0.0\n  ssl:\n    mode: requireSSL\n    PEMKeyFile: /k.pem\n    PEMKeyPassword: pw\n    CAFile: /ca.pem\n    CRLFile: /crl.pem\n    weakCertificateValidation: yes\n    allowInvalidCertificates: true\n    FIPSMode: off\n    disabledProtocols: [TLS1_0, TLS1_2]\n    sslCipherConfig: HIGH\n",
+        )
+        .expect("valid");
+        assert_eq!(get(&read, "sslMode"), Some("requireSSL"));
+        assert_eq!(get(&read, "sslPEMKeyFile"), Some("/k.pem"));
+        assert_eq!(get(&read, "sslPEMKeyPassword"), Some("pw"));
+        assert_eq!(get(&read, "sslWeakCertificateValidation"), Some("true"));
+        assert_eq!(get(&read, "sslAllowInvalidCertificates"), Some("true"));
+        assert_eq!(get(&read, "sslFIPSMode"), Some("false"));
+        assert_eq!(get(&read, "sslDisabledProtocols"), Some("TLS1_0,TLS1_2"));
+        assert_eq!(get(&read, "sslCipherConfig"), Some("HIGH"));
+        assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    }
+
+    #[test]
+    fn misspelt_ssl_keys_are_errors_naming_key_and_line() {
+        let err = parse("net:\n  port: 1\n  tls:\n    mode: requireTLS\n    CAfile: /ca\n")
+            .expect_err("misspelt");
+        assert!(
+            err.contains("line 5") && err.contains("'net.tls.CAfile'") && err.contains("'CAFile'"),
+            "{err}"
+        );
+        let err = parse("net:\n  ssl:\n    PEMKeyFiel: /k\n").expect_err("misspelt");
+        assert!(
+            err.contains("line 3") && err.contains("net.ssl.PEMKeyFiel"),
+            "{err}"
+        );
+        let err = parse("mongossl:\n  upstrem: x\n").expect_err("misspelt");
+        assert!(
+            err.contains("line 2") && err.contains("mongossl.upstrem"),
+            "{err}"
+        );
+        // A mongod key in the mongossl section is not a mongossl-only one.
+        assert!(parse("mongossl:\n  port: 1\n").is_err());
+    }
+
+    #[test]
+    fn other_keys_are_ignored_with_one_warning_each() {
+        let read = parse(
+            "net:\n  port: 1\n  unixDomainSocket:\n    enabled: false\n    pathPrefix: /tmp\n  ipv6: true\nreplication:\n  replSetName: rs0\nsharding:\nsystemLog:\n  destination: syslog\n  timeStampFormat: iso8601-utc\n",
+        )
+        .expect("valid");
+        assert_eq!(read.raw.len(), 1);
+        assert_eq!(read.warnings.len(), 7, "{:#?}", read.warnings);
+        assert!(read.warnings.iter().any(|w| w.contains("'sharding'")));
+        assert!(
+            read.warnings
+                .iter()
+                .any(|w| w.contains("syslog") && w.contains("not supported"))
+        );
+    }
+
+    #[test]
+    fn values_are_checked() {
+        for (text, needle) in [
+            ("net:\n  ssl:\n    FIPSMode: maybe\n", "true or false"),
+            ("net:\n  port:\n", "needs a value"),
+            ("net:\n  port: {a: 1}\n", "not a section"),
+            ("net:\n  tls:\n    CAFile: ''\n", "needs a value"),
+            ("net:\n  port: 1\n  port: 2\n", "more than once"),
+            ("net: 5\n", "must be a section"),
+            ("just a sentence\n", "neither YAML"),
+            ("net:\n  port: 1\n---\nnet: {}\n", "second"),
+            ("a: &x 1\nb: *x\n", "aliases"),
+            (
+                "net:\n  ssl:\n    CAFile: /a\n  tls:\n    CAFile: /a\n  bindIp: x\n  bindIpAll: true\n",
+                "sets --bind_ip again",
+            ),
+            ("net: [1, 2\n", "line"),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    /// The full example in docs/configuration.md reads as documented.
+    #[test]
+    fn the_documented_example_parses() {
+        let docs = include_str!("../../docs/configuration.md");
+        let example = docs
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a yaml block in docs/configuration.md");
+        let read = parse(example).expect("the documented example");
+        assert_eq!(get(&read, "tlsMode"), Some("requireTLS"));
+        assert_eq!(get(&read, "tlsCipherConfig"), Some("ECDHE+AESGCM"));
+        assert_eq!(get(&read, "upstream"), Some("127.0.0.1:27018"));
+        assert_eq!(
+            get(&read, "sslFIPSConfig"),
+            Some("/etc/mongossl/openssl-fips.cnf")
+        );
+        assert_eq!(read.warnings.len(), 2, "{:?}", read.warnings);
+    }
+
+    #[test]
+    fn small_forms() {
+        assert!(parse("").expect("empty").raw.is_empty());
+        assert!(
+            parse("# only a comment\n---\n")
+                .expect("empty")
+                .raw
+                .is_empty()
+        );
+        let read = parse("net: {bindIpAll: true, bindIp: null}\n").expect_err("null bindIp");
+        assert!(read.contains("needs a value"), "{read}");
+        let read = parse("net:\n  bindIpAll: true\nsystemLog: {quiet: true}\n").expect("valid");
+        assert_eq!(get(&read, "bind_ip"), Some("0.0.0.0"));
+        assert_eq!(get(&read, "quiet"), Some("true"));
+    }
+}
