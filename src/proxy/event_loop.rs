@@ -29,9 +29,6 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// At most one accept-error line per this interval.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(5);
 const EVENTS_CAPACITY: usize = 1024;
-/// The heap is handed back to the kernel when the open connections fall to
-/// half of their peak, if that peak was at least this many.
-const TRIM_MIN_PEAK: usize = 64;
 
 /// The TLS side of one loop: its own context and the client rules.
 #[derive(Clone)]
@@ -78,9 +75,6 @@ pub struct EventLoop {
     stopping: Option<Instant>,
     /// When to look for idle connections next (with `idle_timeout`).
     next_idle_sweep: Option<Instant>,
-    /// Most connections this loop had open at once since it last trimmed
-    /// the heap.
-    trim_peak: usize,
 }
 
 impl EventLoop {
@@ -124,7 +118,6 @@ impl EventLoop {
             suppressed_accept_errors: 0,
             stopping: None,
             next_idle_sweep: None,
-            trim_peak: 0,
         })
     }
 
@@ -313,7 +306,6 @@ impl EventLoop {
         };
         self.deadlines.push(Reverse((deadline, key, id)));
         entry.insert(connection);
-        self.trim_peak = self.trim_peak.max(self.connections.len());
         log::info!(
             target: &format!("conn{id}"),
             "connection accepted from {peer} #{id} ({open} {} now open)",
@@ -433,17 +425,6 @@ impl EventLoop {
         let connection = self.connections.remove(key);
         let open = self.shared.close_one();
         let (bytes_in, bytes_out) = connection.bytes();
-        let here = self.connections.len();
-        if self.trim_peak >= TRIM_MIN_PEAK && here <= self.trim_peak / 2 {
-            // glibc keeps freed heap for reuse: after a pool of drivers'
-            // connections went away, RSS would stay at its peak (132 MB
-            // after 9,500 idle TLS connections closed; 0.5–2.3 MB with
-            // this). It trims every thread's arena, so one loop's drop is
-            // enough to give back what all loops freed.
-            // SAFETY: malloc_trim only walks glibc's own free lists.
-            unsafe { libc::malloc_trim(0) };
-            self.trim_peak = here;
-        }
         let level = if loud {
             log::Level::Info
         } else {
