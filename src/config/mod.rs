@@ -109,6 +109,8 @@ pub struct SslSettings {
     /// `sslCipherConfig`: an OpenSSL TLS 1.2 cipher list replacing the
     /// default one; checked when the context is built.
     pub cipher_config: Option<String>,
+    /// TLS 1.3 session tickets sent after each full handshake.
+    pub session_tickets: usize,
 }
 
 /// Logging options.
@@ -290,6 +292,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             allow_invalid_certificates: flag("sslAllowInvalidCertificates"),
             protocols,
             cipher_config,
+            session_tickets: number::<usize>(raw, "sslSessionTickets")?.unwrap_or(0),
         })
     };
 

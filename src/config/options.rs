@@ -224,6 +224,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         "OpenSSL cipher list for TLS 1.2 (AEAD suites with certificates only)",
     ),
     spec(
+        "sslSessionTickets",
+        Kind::Value,
+        "N",
+        "TLS 1.3 session tickets per full handshake, for resumption (default 0)",
+    ),
+    spec(
         "idleTimeoutSecs",
         Kind::Value,
         "SECS",

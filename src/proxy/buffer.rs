@@ -2,8 +2,11 @@
 //! first use and given back whenever it drains, so an idle connection
 //! holds no buffer at all.
 
-/// Size of one buffer: one TLS record's worth of plaintext.
-pub const CAPACITY: usize = 16 * 1024;
+/// Size of one buffer: four TLS records' worth of plaintext, so a burst is
+/// read in several records and written to the other side in one call
+/// (fewer syscalls and loopback wake-ups per MB; docs/performance.md).
+/// Buffers exist only while bytes wait in them.
+pub const CAPACITY: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct RelayBuffer {

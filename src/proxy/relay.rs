@@ -187,8 +187,12 @@ impl Relay {
 
     fn client_to_upstream(&mut self) -> Result<bool, Ending> {
         let mut progress = false;
-        let can_read = self.client_ready.may_read() || self.client.has_buffered();
-        if self.client_eof.is_none() && !self.to_upstream.is_full() && can_read {
+        // Read until the buffer is full or the client has nothing more, so
+        // several records go to mongod in one write.
+        while self.client_eof.is_none()
+            && !self.to_upstream.is_full()
+            && (self.client_ready.may_read() || self.client.has_buffered())
+        {
             match self.client.read(self.to_upstream.space()) {
                 Io::Done(n) => {
                     self.to_upstream.filled(n);
@@ -203,6 +207,7 @@ impl Relay {
                 blocked => {
                     self.client_ready.read_blocked(&blocked);
                     self.to_upstream.release();
+                    break;
                 }
             }
         }
@@ -237,8 +242,10 @@ impl Relay {
 
     fn upstream_to_client(&mut self) -> Result<bool, Ending> {
         let mut progress = false;
-        let can_read = self.upstream_ready.may_read() || self.upstream.has_buffered();
-        if !self.upstream_eof && !self.to_client.is_full() && can_read {
+        while !self.upstream_eof
+            && !self.to_client.is_full()
+            && (self.upstream_ready.may_read() || self.upstream.has_buffered())
+        {
             match self.upstream.read(self.to_client.space()) {
                 Io::Done(n) => {
                     self.to_client.filled(n);
@@ -253,6 +260,7 @@ impl Relay {
                 blocked => {
                     self.upstream_ready.read_blocked(&blocked);
                     self.to_client.release();
+                    break;
                 }
             }
         }

@@ -210,6 +210,11 @@ pub fn classify_ssl_error(e: &openssl::ssl::Error) -> Io {
     }
 }
 
+// OpenSSL 1.1+ has SSL_has_pending, but openssl-sys does not bind it.
+unsafe extern "C" {
+    fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> libc::c_int;
+}
+
 /// One side of a relayed connection: a socket, with TLS or without.
 pub enum Stream {
     Tls(SslStream<Socket>),
@@ -256,10 +261,16 @@ impl Stream {
         }
     }
 
-    /// Plaintext OpenSSL holds already decrypted, beyond what the socket has.
+    /// Whether OpenSSL holds bytes beyond what the socket has: decrypted
+    /// plaintext, or records read ahead and not yet processed (which
+    /// `SSL_pending` does not count).
     pub fn has_buffered(&self) -> bool {
         match self {
-            Stream::Tls(s) => s.ssl().pending() > 0,
+            Stream::Tls(s) => {
+                use foreign_types::ForeignTypeRef;
+                // SAFETY: the SSL object is alive for the call.
+                unsafe { SSL_has_pending(s.ssl().as_ptr()) == 1 }
+            }
             Stream::Plain(_) => false,
         }
     }

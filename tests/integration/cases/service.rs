@@ -458,3 +458,78 @@ fn idle_timeout_is_off_by_default_and_closes_idle_connections_when_set() {
     }
     strict.expect_log("idle timeout: no traffic for 1 s");
 }
+
+/// Connects with TLS 1.3, optionally offering a saved session; returns the
+/// session to offer next time and whether this one was resumed.
+fn tls13_session(
+    port: u16,
+    ca: &std::path::Path,
+    offer: Option<&openssl::ssl::SslSession>,
+) -> (Option<openssl::ssl::SslSession>, bool) {
+    use openssl::ssl::{SslConnector, SslMethod, SslVersion};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).expect("builder");
+    b.set_ca_file(ca).expect("ca");
+    b.set_min_proto_version(Some(SslVersion::TLS1_3))
+        .expect("v");
+    let connector = b.build();
+    let mut config = connector.configure().expect("configure");
+    if let Some(session) = offer {
+        // SAFETY: the session came from a connection with the same settings.
+        unsafe { config.set_session(session).expect("session") };
+    }
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut stream = config.connect("localhost", tcp).expect("handshake");
+    // TLS 1.3 tickets arrive after the handshake: a round trip reads them.
+    assert_eq!(
+        round_trip(&mut stream, b"ticket?").expect("echo"),
+        b"ticket?"
+    );
+    let resumed = stream.ssl().session_reused();
+    let session = stream.ssl().session().map(|s| s.to_owned());
+    let _ = stream.shutdown();
+    (session.filter(is_resumable), resumed)
+}
+
+// OpenSSL has SSL_SESSION_is_resumable, but neither openssl nor
+// openssl-sys binds it.
+unsafe extern "C" {
+    fn SSL_SESSION_is_resumable(session: *const openssl_sys::SSL_SESSION) -> libc::c_int;
+}
+
+/// Whether the server gave this session a ticket to resume with.
+fn is_resumable(session: &openssl::ssl::SslSession) -> bool {
+    use foreign_types::ForeignType;
+    // SAFETY: a live session object.
+    unsafe { SSL_SESSION_is_resumable(session.as_ptr()) == 1 }
+}
+
+#[test]
+fn session_tickets_are_off_by_default_and_resume_on_every_loop_when_on() {
+    let pki = Pki::new();
+    let backend = Backend::echo();
+    let ca = pki.path("ca.pem");
+
+    let default = tls_server(&pki, &backend, &["--threads", "2"]);
+    let (session, _) = tls13_session(default.port, &ca, None);
+    assert!(
+        session.is_none(),
+        "a ticket was sent although none is configured"
+    );
+
+    let tickets = tls_server(
+        &pki,
+        &backend,
+        &["--threads", "2", "--sslSessionTickets", "1"],
+    );
+    let (mut session, resumed) = tls13_session(tickets.port, &ca, None);
+    assert!(!resumed);
+    // Connections spread over both loops (SO_REUSEPORT): every one resumes,
+    // so the loops share their ticket keys.
+    for attempt in 0..8 {
+        let offer = session.take().expect("a resumable ticket");
+        let (next, resumed) = tls13_session(tickets.port, &ca, Some(&offer));
+        assert!(resumed, "attempt {attempt} was a full handshake");
+        session = next;
+    }
+}
