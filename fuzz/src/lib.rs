@@ -62,6 +62,7 @@ pub fn server_tls() -> ServerTls {
         allow_invalid_certificates: false,
         protocols: Default::default(),
         cipher_config: None,
+        session_tickets: 0,
     };
     let fips = mongossl::fips::decide(None).expect("no FIPS");
     mongossl::tls::server::build(&settings, &fips, 1).expect("server context")
