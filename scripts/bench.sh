@@ -8,9 +8,9 @@
 # generator and echo backend are the project's own (benches/loadgen/).
 #
 #   scripts/bench.sh                 # everything, ~8 minutes (after the build)
-#   scripts/bench.sh --quick         # shorter windows, fewer connections, ~2-3 minutes
+#   scripts/bench.sh --quick         # 0.8 s windows, 1,500 idle connections, ~2.5 minutes
 #   scripts/bench.sh --passes 3      # medians over 3 passes (3× the time)
-#   scripts/bench.sh --duration 2    # seconds measured per proxy and measure (default 4, quick 1)
+#   scripts/bench.sh --duration 2    # seconds measured per proxy and measure (default 4, quick 0.8)
 #   scripts/bench.sh --cores 1 --proxies "mongossl haproxy" --measures "hs13 stream"
 #                                    # measures: hs13 hs12 resume13 resume12 stream pp1 pp32 idle mtls
 #                                    # (hs13/hs12 run with ECDSA and RSA certificates; mtls runs both
@@ -123,7 +123,7 @@ syscall_summary() {
 
 
 if ((QUICK)); then
-    WARMUP=0.3 DURATION=1 IDLE_CONNS=2000 SETTLE=0.5
+    WARMUP=0.2 DURATION=0.8 IDLE_CONNS=1500 SETTLE=0.4
 else
     WARMUP=0.5 DURATION=4 IDLE_CONNS=10000 SETTLE=1
 fi
@@ -260,6 +260,7 @@ port_free() { # PORT
 write_configs() { # CORES CERT
     local cores=$1 cert=$2 pem=$DIR/$2.pem tag=$1-$2
     local stunnel_ca="" hitch_ca="" haproxy_ca=""
+    [[ $cert == resume ]] && pem=$DIR/ecdsa.pem
     if [[ $cert == mtls ]]; then
         # ECDSA server certificate; clients must present one the CA signed.
         pem=$DIR/ecdsa.pem
@@ -342,10 +343,16 @@ start_proxy() { # NAME CORES CERT
     case $kind in
     mongossl)
         local threads=()
-        ((MONGOSSL_HAS_THREADS)) && threads=(--threads "$cores")
+        # Each build is asked: an older one (a --variant) may not have it.
+        "$bin" --help 2>&1 | grep -q -- '--threads' && threads=(--threads "$cores")
         # shellcheck disable=SC2086 # args is a list of words
         local tls=(--sslPEMKeyFile "$DIR/$cert.pem")
         [[ $cert == mtls ]] && tls=(--sslPEMKeyFile "$DIR/ecdsa.pem" --sslCAFile "$DIR/ca.pem")
+        if [[ $cert == resume ]]; then
+            # mongossl sends no TLS 1.3 ticket unless asked (the peers send 2).
+            tls=(--sslPEMKeyFile "$DIR/ecdsa.pem")
+            "$bin" --help 2>&1 | grep -q -- '--sslSessionTickets' && tls+=(--sslSessionTickets 1)
+        fi
         "$bin" --bind_ip 127.0.0.1 --port "${PORT[$name]}" --sslOnNormalPorts \
             "${tls[@]}" --upstream "127.0.0.1:$BACKEND_PORT" \
             --logpath "$DIR/$name-$tag.log" "${threads[@]}" $args \
@@ -437,17 +444,18 @@ stop_profilers() { # PROXY TAG
 }
 
 run_measure() { # PROXY CORES CERT MEASURE
-    local proxy=$1 cores=$2 cert=$3 measure=$4
-    start_profilers "$proxy" "$cores-$cert-$measure"
+    local proxy=$1 cores=$2 cert=$3 measure=$4 label
+    label=$(label_cert "$cert")
+    start_profilers "$proxy" "$cores-$label-$measure"
     run_loadgen "$@"
-    stop_profilers "$proxy" "$cores-$cert-$measure"
+    stop_profilers "$proxy" "$cores-$label-$measure"
 }
 
 run_loadgen() { # PROXY CORES CERT MEASURE
     local proxy=$1 cores=$2 cert=$3 measure=$4
     if [[ $measure == idle ]]; then
         "$LOADGEN" idle --target "127.0.0.1:${PORT[$proxy]}" --conns "$IDLE_CONNS" --sources 8 \
-            --settle "$SETTLE" --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$cert" \
+            --settle "$SETTLE" --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$(label_cert "$cert")" \
             --pid "${PID[$proxy]}" --backend-pid "$BACKEND_PID" --out "$RESULTS" ||
             echo "bench.sh: $proxy idle failed (see above); going on" >&2
         return
@@ -456,11 +464,15 @@ run_loadgen() { # PROXY CORES CERT MEASURE
     [[ $cert == mtls ]] && client=(--client-cert "$DIR/client.pem")
     # shellcheck disable=SC2046 # measure_args is a list of words
     "$LOADGEN" run "${client[@]}" --target "127.0.0.1:${PORT[$proxy]}" $(measure_args "$measure") --name "$measure" \
-        --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$cert" \
+        --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$(label_cert "$cert")" \
         --warmup "$WARMUP" --duration "$DURATION" \
         --pid "${PID[$proxy]}" --backend-pid "$BACKEND_PID" --out "$RESULTS" ||
         echo "bench.sh: $proxy $measure failed (see above); going on" >&2
 }
+
+# The certificate a group's results are labelled with: the resumption group
+# serves the ECDSA certificate (it only differs in mongossl's ticket option).
+label_cert() { if [[ $1 == resume ]]; then echo ecdsa; else echo "$1"; fi; }
 
 wanted() { [[ " $MEASURES " == *" $1 "* ]]; }
 
@@ -488,10 +500,14 @@ cat "$DIR/machine.txt" >&2
 START=$SECONDS
 for ((pass = 1; pass <= PASSES; pass++)); do
     for cores in $CORES; do
-        for cert in ecdsa rsa mtls; do
+        for cert in ecdsa resume rsa mtls; do
             list=()
             for m in $MEASURES; do
-                if [[ $cert == mtls ]]; then
+                if [[ $cert == resume ]]; then
+                    [[ $m == resume13 || $m == resume12 ]] && list+=("$m")
+                elif [[ $m == resume13 || $m == resume12 ]]; then
+                    :
+                elif [[ $cert == mtls ]]; then
                     [[ $m == mtls ]] && list+=(hs13 hs12)
                 elif [[ $m == mtls ]]; then
                     :
@@ -503,7 +519,7 @@ for ((pass = 1; pass <= PASSES; pass++)); do
                 fi
             done
             ((${#list[@]})) || continue
-            say "pass $pass, $cores core(s), $cert certificate: ${list[*]}"
+            say "pass $pass, $cores core(s), $cert group: ${list[*]}"
             write_configs "$cores" "$cert"
             for p in $PROXIES; do start_proxy "$p" "$cores" "$cert"; done
             # Interleaved: each measure runs for every proxy before the next,

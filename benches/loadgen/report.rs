@@ -106,6 +106,9 @@ fn rss_left(r: &Row) -> f64 {
 fn tickets(r: &Row) -> f64 {
     extra(r, "tickets_per_hs")
 }
+fn resumed(r: &Row) -> f64 {
+    extra(r, "resumed_share")
+}
 
 const fn m(name: &'static str, get: fn(&Row) -> f64, higher_is_better: bool) -> Metric {
     Metric {
@@ -123,6 +126,11 @@ fn layout() -> Vec<(&'static str, &'static str, &'static str, Vec<Metric>)> {
             m("per proxy CPU-s", per_cpu, true),
             m("tickets sent per handshake", tickets, false),
         ]
+    };
+    let resume = || {
+        let mut v = hs();
+        v.push(m("share actually resumed", resumed, true));
+        v
     };
     let pp = || {
         vec![
@@ -163,13 +171,13 @@ fn layout() -> Vec<(&'static str, &'static str, &'static str, Vec<Metric>)> {
             "resume13",
             "ecdsa",
             "resumed TLS 1.3 handshakes (ticket)",
-            hs(),
+            resume(),
         ),
         (
             "resume12",
             "ecdsa",
             "resumed TLS 1.2 handshakes (ticket)",
-            hs(),
+            resume(),
         ),
         (
             "stream",
