@@ -443,8 +443,14 @@ pub fn fold_twins(raw: RawOptions) -> Result<RawOptions, Error> {
         match folded.get(canonical) {
             Some(existing) if *existing != value => {
                 let other = given_as.get(canonical).copied().unwrap_or(canonical);
+                // Never repeat a key password in an error.
+                let values = if ASKABLE.contains(&canonical) {
+                    String::new()
+                } else {
+                    format!(" ('{value}' vs '{existing}')")
+                };
                 return Err(Error::options(format!(
-                    "--{name} and --{other} are two names of one option and disagree ('{value}' vs '{existing}'): give one"
+                    "--{name} and --{other} are two names of one option and disagree{values}: give one"
                 )));
             }
             Some(_) => {}
@@ -581,6 +587,17 @@ mod tests {
             raw.get("sslPEMKeyPassword").map(String::as_str),
             Some("-pw")
         );
+    }
+
+    #[test]
+    fn disagreeing_password_twins_do_not_show_the_passwords() {
+        let mut raw = RawOptions::new();
+        raw.insert("tlsCertificateKeyFilePassword", "first-secret".to_string());
+        raw.insert("sslPEMKeyPassword", "second-secret".to_string());
+        let err = fold_twins(raw).expect_err("they disagree");
+        let text = err.to_string();
+        assert!(text.contains("disagree"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]
