@@ -8,17 +8,10 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 
 use super::pem;
-use super::server::apply_protocol_policy;
+use super::server::{apply_protocol_policy, tls_error};
 use crate::config::TunnelSettings;
 use crate::error::Error;
 use crate::fips::FipsDecision;
-
-fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
-    move |source| Error::Tls {
-        what: what.to_string(),
-        source,
-    }
-}
 
 /// Builds the tunnel's client context, after the FIPS decision.
 pub fn build(settings: &TunnelSettings, fips: &FipsDecision) -> Result<SslContext, Error> {

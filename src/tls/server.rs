@@ -74,7 +74,9 @@ unsafe extern "C" {
     fn SSL_CIPHER_get_auth_nid(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
 }
 
-fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
+/// Wraps an OpenSSL error with what was being done (the tunnel's client
+/// context uses it too).
+pub(crate) fn tls_error(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> Error + '_ {
     move |source| Error::Tls {
         what: what.to_string(),
         source,
