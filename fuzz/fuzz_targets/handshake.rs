@@ -1,6 +1,6 @@
 //! Feeds arbitrary bytes, cut into arbitrary reads, into a server-side
 //! handshake with mongossl's real TLS context over an in-memory stream,
-//! and maps every outcome the way the relay does: no panic, no hang, and
+//! and maps every outcome the way a connection does: no panic, no hang, and
 //! a handshake that cannot complete ends in an error or an EOF.
 #![no_main]
 
@@ -8,9 +8,8 @@ use std::io::{self, Read, Write};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mongossl::proxy::streams::{Io, classify_ssl_error};
 use mongossl::tls::server::ServerTls;
-use openssl::ssl::{Ssl, SslStream};
+use mongossl::tls::{Accepted, Accepting};
 
 /// Reads come from the input in pieces whose sizes the input's first
 /// byte picks; an empty read is would-block until the input is used up,
@@ -62,18 +61,14 @@ fuzz_target!(|data: &[u8]| {
         step: usize::from(step).max(1) * 7,
         blocked: false,
     };
-    let ssl = Ssl::new(&tls().contexts[0]).expect("ssl");
-    let mut stream = SslStream::new(ssl, wire).expect("stream");
+    let mut handshake = Accepting::new(&tls().contexts[0], wire).expect("handshake");
     // Each round consumes input or ends: bounded by the input's length.
     for _ in 0..(2 * rest.len() + 8) {
-        match stream.accept() {
-            Ok(()) => panic!("a handshake completed from unauthenticated bytes"),
-            Err(e) => match classify_ssl_error(&e) {
-                Io::WantRead | Io::WantWrite => continue,
-                Io::Eof { .. } | Io::Failed(_) => return,
-                Io::Done(_) => panic!("a failed accept reported progress"),
-            },
-        }
+        handshake = match handshake.resume() {
+            Accepted::Blocked(handshake) => handshake,
+            Accepted::Failed(..) => return,
+            Accepted::Done(..) => panic!("a handshake completed from unauthenticated bytes"),
+        };
     }
     panic!("the handshake neither failed nor ended");
 });

@@ -19,8 +19,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use mongossl::config::Upstream;
-use mongossl::proxy::{LoopSettings, LoopTls, PeerPolicy, PortMode, Proxy};
+use mongossl::config::{SslMode, Upstream};
+use mongossl::proxy::{LoopSettings, Proxy, Role};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 
 fn echo_backend() -> std::net::SocketAddr {
@@ -54,24 +54,17 @@ fn server_ports() -> (u16, u16) {
     *PORTS.get_or_init(|| {
         let upstream = Upstream::Tcp(echo_backend());
         let tls = mongossl_fuzz::server_tls();
-        let loop_tls = LoopTls {
-            context: tls.contexts[0].clone(),
-            policy: PeerPolicy {
-                verify_clients: false,
-                weak_cert_validation: false,
-                allow_invalid_certificates: false,
-            },
-        };
         let mut ports = Vec::new();
-        for mode in [PortMode::Require, PortMode::Prefer] {
+        for mode in [SslMode::Require, SslMode::Prefer] {
             let (listeners, port) =
                 mongossl::proxy::listen::bind(&["127.0.0.1".parse().expect("ip")], 0, 1)
                     .expect("bind");
             let settings = LoopSettings {
                 upstream: upstream.clone(),
-                mode,
-                tls: Some(loop_tls.clone()),
-                tunnel: None,
+                role: Role::Server {
+                    mode,
+                    tls: Some(tls.contexts[0].clone()),
+                },
                 handshake_timeout: Duration::from_secs(2),
                 idle_timeout: None,
             };

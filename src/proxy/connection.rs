@@ -1,73 +1,58 @@
 //! One client connection as a state machine whose phases own their
-//! resources: sniffing the first bytes (ports that take both SSL and
-//! plaintext) → TLS handshake → peer policy → connecting to mongod →
-//! relaying; in the tunnel role: connecting to the server → TLS handshake
-//! as a client → relaying. Each transition consumes the old phase; `ready`
-//! is the single entry point the event loop calls.
+//! resources. Server role: sniffing the first bytes (ports that take both
+//! SSL and plaintext) → TLS handshake and peer policy → connecting to
+//! mongod → relaying. Tunnel role: connecting to the server → TLS
+//! handshake as a client → relaying. Each transition consumes the old
+//! phase; `ready` is the single entry point the event loop calls. No
+//! socket is touched but through `Dial` and the phase's own streams, so
+//! the phases are unit-tested over scripted streams.
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::Registry;
-use mio::event::Event;
-use openssl::ssl::{Ssl, SslContext, SslStream};
-
 use super::refusals::RefusalLog;
-use super::relay::{Ending, Progress, Relay, Side};
-use super::streams::{Io, Socket, Stream, classify_ssl_error};
-use super::token;
-use crate::config::Upstream;
-use crate::tls::policy::{self, PeerVerdict};
+use super::relay::{Ending, Progress, Ready, Relay, Side};
+use super::streams::{Socket, Stream};
+use crate::config::{SslMode, Upstream};
+use crate::tls::policy::NO_CERTIFICATE;
+use crate::tls::{
+    Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, Io, PeerVerdict,
+    ServerContext,
+};
 use crate::wire::{self, FirstBytes, HEADER_LEN};
 
 /// How long mongod may take to accept a connection.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the listen port does with SSL, as mongod's `sslMode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortMode {
-    /// Plaintext only; a TLS hello is refused.
-    Disabled,
-    /// Both; plaintext is the normal case.
-    Allow,
-    /// Both; plaintext connections are logged as not using SSL.
-    Prefer,
-    /// SSL only (`sslOnNormalPorts`).
-    Require,
-}
-
-/// The client checks that apply to a connection, fixed when it is accepted
-/// (a reload does not change the rules under a handshake in progress).
-#[derive(Clone, Copy, Debug)]
-pub struct PeerPolicy {
-    pub verify_clients: bool,
-    pub weak_cert_validation: bool,
-    /// `sslAllowInvalidCertificates`: a failed validation is a warning.
-    pub allow_invalid_certificates: bool,
-}
-
-/// The tunnel role's TLS: the client context and the name to verify.
+/// What a loop is: the server side of SSL, or the client tunnel.
 #[derive(Clone)]
-pub struct TunnelTls {
-    pub context: SslContext,
-    /// The server's host as the operator wrote it (DNS name or IP).
-    pub host: String,
-    pub verify_hostname: bool,
+pub enum Role {
+    /// TLS (or plaintext, by `mode`) from clients, plaintext to mongod.
+    Server {
+        mode: SslMode,
+        /// `None` exactly when `mode` is `Disabled`.
+        tls: Option<ServerContext>,
+    },
+    /// Plaintext from local programs, TLS to the remote server.
+    Tunnel(ClientContext),
+}
+
+/// Opens the upstream side of a connection: a non-blocking connect,
+/// already watched by the loop (`key` names the connection).
+pub trait Dial {
+    fn dial(&self, key: usize) -> std::io::Result<Socket>;
 }
 
 /// What the event loop lends a connection while it works.
 pub struct Context<'a> {
-    pub registry: &'a Registry,
+    pub dial: &'a dyn Dial,
     pub key: usize,
+    /// Where upstream connections go (for the log lines).
     pub upstream: &'a Upstream,
-    pub mode: PortMode,
-    /// The SSL context for connections that turn out to speak SSL.
-    pub tls: Option<&'a SslContext>,
+    pub role: &'a Role,
     pub refusals: &'a RefCell<RefusalLog>,
-    /// `Some` in the tunnel role.
-    pub tunnel: Option<&'a TunnelTls>,
     pub handshake_timeout: Duration,
     pub now: Instant,
 }
@@ -78,7 +63,7 @@ enum Phase {
         header: [u8; HEADER_LEN],
         len: usize,
     },
-    Handshaking(SslStream<Socket>),
+    Handshaking(Accepting<Socket>),
     Connecting {
         client: Stream,
         upstream: Socket,
@@ -91,15 +76,15 @@ enum Phase {
     /// Tunnel: TLS handshake with the server, as its client.
     TunnelHandshaking {
         client: Socket,
-        upstream: SslStream<Socket>,
+        upstream: Connecting<Socket>,
     },
-    Relaying(Relay),
+    Relaying(Relay<Stream>),
     /// Only while a transition is under way, or after the end.
     Gone,
 }
 
 /// What the event loop should do with the connection afterwards.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Step {
     /// Wait for events (or the deadline).
     Wait,
@@ -122,7 +107,6 @@ pub struct Connection {
     pub last_active: Instant,
     /// When the current phase must be over (sniff/handshake, upstream connect).
     pub deadline: Option<Instant>,
-    policy: PeerPolicy,
     phase: Phase,
 }
 
@@ -133,7 +117,6 @@ impl Connection {
         id: u64,
         peer: SocketAddr,
         socket: Socket,
-        policy: PeerPolicy,
         deadline: Instant,
         ctx: &Context,
     ) -> Result<Connection, String> {
@@ -144,11 +127,10 @@ impl Connection {
             opened: ctx.now,
             last_active: ctx.now,
             deadline: Some(deadline),
-            policy,
             phase: Phase::Gone,
         };
-        connection.phase = match (ctx.tunnel, ctx.mode, ctx.tls) {
-            (Some(_), _, _) => {
+        connection.phase = match ctx.role {
+            Role::Tunnel(_) => {
                 let upstream = connection
                     .open_upstream(ctx)
                     .map_err(|e| connection.upstream_unavailable(ctx.upstream, &e))?;
@@ -157,8 +139,11 @@ impl Connection {
                     upstream,
                 }
             }
-            (None, PortMode::Require, Some(tls)) => Phase::Handshaking(start_tls(tls, socket)?),
-            _ => Phase::Sniffing {
+            Role::Server {
+                mode: SslMode::Require,
+                tls: Some(tls),
+            } => Phase::Handshaking(Accepting::new(tls, socket)?),
+            Role::Server { .. } => Phase::Sniffing {
                 socket,
                 header: [0; HEADER_LEN],
                 len: 0,
@@ -170,7 +155,7 @@ impl Connection {
     /// Bytes relayed so far: (from the client, from mongod).
     pub fn bytes(&self) -> (u64, u64) {
         match &self.phase {
-            Phase::Relaying(relay) => (relay.bytes_from_client, relay.bytes_from_upstream),
+            Phase::Relaying(relay) => relay.bytes(),
             _ => (0, 0),
         }
     }
@@ -194,8 +179,8 @@ impl Connection {
         reason.to_string()
     }
 
-    /// Handles an event (or a scheduled retry when `event` is `None`).
-    pub fn ready(&mut self, side: Side, event: Option<&Event>, ctx: &Context) -> Step {
+    /// Handles an event (or a scheduled retry when `ready` is `None`).
+    pub fn ready(&mut self, side: Side, ready: Option<Ready>, ctx: &Context) -> Step {
         self.last_active = ctx.now;
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let (phase, step) = match phase {
@@ -204,7 +189,7 @@ impl Connection {
                 header,
                 len,
             } => self.sniff(socket, header, len, ctx),
-            Phase::Handshaking(stream) => self.handshake(stream, ctx),
+            Phase::Handshaking(handshake) => self.handshake(handshake, ctx),
             Phase::Connecting { client, upstream } => self.connecting(client, upstream, side, ctx),
             Phase::TunnelConnecting { client, upstream } => {
                 self.tunnel_connecting(client, upstream, side, ctx)
@@ -213,8 +198,8 @@ impl Connection {
                 self.tunnel_handshake(client, upstream, ctx)
             }
             Phase::Relaying(mut relay) => {
-                if let Some(event) = event {
-                    relay.on_event(side, event);
+                if let Some(ready) = ready {
+                    relay.on_ready(side, ready);
                 }
                 let step = self.relay(&mut relay);
                 (Phase::Relaying(relay), step)
@@ -235,7 +220,7 @@ impl Connection {
         ctx: &Context,
     ) -> (Phase, Step) {
         while len < HEADER_LEN {
-            match socket.read(&mut header[len..]) {
+            match Read::read(&mut socket, &mut header[len..]) {
                 Ok(0) => {
                     let reason = "the client closed the connection before sending a message";
                     return (Phase::Gone, Step::Close(reason.into()));
@@ -256,29 +241,33 @@ impl Connection {
             }
         }
         socket.set_replay(&header);
+        let (mode, tls) = match ctx.role {
+            Role::Server { mode, tls } => (*mode, tls.as_ref()),
+            Role::Tunnel(_) => (SslMode::Disabled, None),
+        };
         match wire::classify_header(&header) {
             FirstBytes::Http => {
                 // One small write on a fresh socket: if the kernel cannot
                 // take it now, the client loses only the notice.
-                let _ = socket.write(wire::HTTP_NOTICE);
+                let _ = Write::write(&mut socket, wire::HTTP_NOTICE);
                 let reason = "an HTTP request on the MongoDB port";
                 log::warn!(target: &self.context, "{reason}");
                 (Phase::Gone, Step::Close(reason.into()))
             }
-            FirstBytes::Tls => match (ctx.mode, ctx.tls) {
-                (PortMode::Disabled, _) | (_, None) => {
+            FirstBytes::Tls => match (mode, tls) {
+                (SslMode::Disabled, _) | (_, None) => {
                     let reason =
                         "SSL handshake refused: SSL is disabled on this port (sslMode disabled)";
                     log::warn!(target: &self.context, "{reason}");
                     (Phase::Gone, Step::Close(reason.into()))
                 }
-                (_, Some(tls)) => match start_tls(tls, socket) {
-                    Ok(stream) => self.handshake(stream, ctx),
+                (_, Some(tls)) => match Accepting::new(tls, socket) {
+                    Ok(handshake) => self.handshake(handshake, ctx),
                     Err(reason) => (Phase::Gone, Step::Close(reason)),
                 },
             },
             _ => {
-                if ctx.mode == PortMode::Prefer {
+                if mode == SslMode::Prefer {
                     log::info!(target: &self.context, "connection not using SSL (sslMode preferSSL)");
                 }
                 match self.start_upstream(Stream::Plain(socket), ctx) {
@@ -289,44 +278,33 @@ impl Connection {
         }
     }
 
-    fn handshake(&mut self, mut stream: SslStream<Socket>, ctx: &Context) -> (Phase, Step) {
-        if let Err(e) = stream.accept() {
-            return match classify_ssl_error(&e) {
-                Io::WantRead | Io::WantWrite => (Phase::Handshaking(stream), Step::Wait),
-                outcome => {
-                    let first = stream.get_ref().first_bytes();
-                    let reason = describe_failed_handshake(first, outcome);
-                    let step = match wire::classify_first_bytes(first) {
-                        // Not TLS at all: a plaintext client, likely in a
-                        // retry loop; these lines are rate-limited.
-                        FirstBytes::Plaintext | FirstBytes::Http | FirstBytes::SslV2 => {
-                            self.refuse(reason, ctx)
-                        }
-                        FirstBytes::Tls | FirstBytes::TooShort => {
-                            log::warn!(target: &self.context, "{reason}");
-                            Step::Close(reason)
-                        }
-                    };
-                    (Phase::Gone, step)
-                }
-            };
-        }
-        let ssl = stream.ssl();
-        let peer_cert = ssl.peer_certificate();
-        let verdict = policy::judge(
-            self.policy.verify_clients,
-            self.policy.weak_cert_validation,
-            self.policy.allow_invalid_certificates,
-            peer_cert.as_deref(),
-            policy::first_verify_error(ssl),
-        );
-        let cipher = ssl.current_cipher().map_or("unknown", |c| c.name());
-        let version = ssl.version_str();
+    fn handshake(&mut self, handshake: Accepting<Socket>, ctx: &Context) -> (Phase, Step) {
+        let (mut stream, verdict) = match handshake.resume() {
+            Accepted::Blocked(handshake) => return (Phase::Handshaking(handshake), Step::Wait),
+            Accepted::Failed(outcome, handshake) => {
+                let first = handshake.get_ref().first_bytes();
+                let reason = describe_failed_handshake(first, outcome);
+                let step = match wire::classify_first_bytes(first) {
+                    // Not TLS at all: a plaintext client, likely in a
+                    // retry loop; these lines are rate-limited.
+                    FirstBytes::Plaintext | FirstBytes::Http | FirstBytes::SslV2 => {
+                        self.refuse(reason, ctx)
+                    }
+                    FirstBytes::Tls | FirstBytes::TooShort => {
+                        log::warn!(target: &self.context, "{reason}");
+                        Step::Close(reason)
+                    }
+                };
+                return (Phase::Gone, step);
+            }
+            Accepted::Done(stream, verdict) => (stream, verdict),
+        };
+        let (version, cipher) = (stream.version(), stream.cipher());
         match verdict {
             PeerVerdict::Reject(text) => {
                 log::error!(target: &self.context, "{text}");
                 // A close_notify tells the client it was refused on purpose.
-                let _ = stream.shutdown();
+                let _ = stream.close_write();
                 return (Phase::Gone, Step::Close(text));
             }
             PeerVerdict::AcceptInvalid { subject, warning } => {
@@ -334,7 +312,7 @@ impl Connection {
                 log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
-                log::warn!(target: &self.context, "{}", policy::NO_CERTIFICATE);
+                log::warn!(target: &self.context, "{NO_CERTIFICATE}");
                 log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, no peer certificate");
             }
             PeerVerdict::Accept {
@@ -378,8 +356,7 @@ impl Connection {
 
     /// Starts the non-blocking connect to the upstream server.
     fn open_upstream(&mut self, ctx: &Context) -> std::io::Result<Socket> {
-        let mut upstream = Socket::connect(ctx.upstream)?;
-        upstream.register(ctx.registry, token::upstream(ctx.key))?;
+        let upstream = ctx.dial.dial(ctx.key)?;
         self.deadline = Some(ctx.now + UPSTREAM_CONNECT_TIMEOUT);
         Ok(upstream)
     }
@@ -435,18 +412,20 @@ impl Connection {
         if side == Side::Client {
             return (Phase::TunnelConnecting { client, upstream }, Step::Wait);
         }
+        let Role::Tunnel(tls) = ctx.role else {
+            return (
+                Phase::Gone,
+                Step::Close("internal: no tunnel settings".into()),
+            );
+        };
         match upstream.connect_finished() {
             Ok(false) => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
-            Ok(true) => match ctx.tunnel.map(|t| start_tls_client(t, upstream)) {
-                Some(Ok(stream)) => {
+            Ok(true) => match Connecting::new(tls, upstream) {
+                Ok(handshake) => {
                     self.deadline = Some(ctx.now + ctx.handshake_timeout);
-                    self.tunnel_handshake(client, stream, ctx)
+                    self.tunnel_handshake(client, handshake, ctx)
                 }
-                Some(Err(reason)) => (Phase::Gone, Step::Close(reason)),
-                None => (
-                    Phase::Gone,
-                    Step::Close("internal: no tunnel settings".into()),
-                ),
+                Err(reason) => (Phase::Gone, Step::Close(reason)),
             },
             Err(e) => {
                 let reason = self.upstream_unavailable(ctx.upstream, &e);
@@ -458,53 +437,37 @@ impl Connection {
     fn tunnel_handshake(
         &mut self,
         client: Socket,
-        mut upstream: SslStream<Socket>,
+        upstream: Connecting<Socket>,
         ctx: &Context,
     ) -> (Phase, Step) {
-        if let Err(e) = upstream.connect() {
-            return match classify_ssl_error(&e) {
-                Io::WantRead | Io::WantWrite => {
-                    (Phase::TunnelHandshaking { client, upstream }, Step::Wait)
-                }
-                outcome => {
-                    let verify = upstream.ssl().verify_result();
-                    let detail = if verify == openssl::x509::X509VerifyResult::OK {
-                        String::new()
-                    } else {
-                        format!(" ({})", verify.error_string())
-                    };
-                    let why = match outcome {
-                        Io::Failed(why) => why,
-                        _ => "the server closed the connection".into(),
-                    };
-                    let reason = format!(
-                        "SSL handshake with the server {} failed: {why}{detail}",
-                        ctx.upstream
-                    );
-                    log::error!(target: &self.context, "{reason}");
-                    (Phase::Gone, Step::Close(reason))
-                }
-            };
-        }
+        let (upstream, subject) = match upstream.resume() {
+            Connected::Blocked(upstream) => {
+                return (Phase::TunnelHandshaking { client, upstream }, Step::Wait);
+            }
+            Connected::Failed(why) => {
+                let reason = format!(
+                    "SSL handshake with the server {} failed: {why}",
+                    ctx.upstream
+                );
+                log::error!(target: &self.context, "{reason}");
+                return (Phase::Gone, Step::Close(reason));
+            }
+            Connected::Done(upstream, subject) => (upstream, subject),
+        };
         self.deadline = None;
-        let ssl = upstream.ssl();
-        let subject = ssl
-            .peer_certificate()
-            .map(|c| crate::tls::pem::describe_name(c.subject_name()))
-            .unwrap_or_else(|| "none".into());
         log::info!(
             target: &self.context,
             "SSL connection to {} established: {} {}, server certificate subject: {subject}",
             ctx.upstream,
-            ssl.version_str(),
-            ssl.current_cipher().map_or("unknown", |c| c.name())
+            upstream.version(),
+            upstream.cipher()
         );
         let mut relay = Relay::new(Stream::Plain(client), Stream::Tls(upstream));
         let step = self.relay(&mut relay);
         (Phase::Relaying(relay), step)
     }
 
-    fn relay(&mut self, relay: &mut Relay) -> Step {
+    fn relay(&mut self, relay: &mut Relay<Stream>) -> Step {
         match relay.drive() {
             Progress::Idle => Step::Wait,
             Progress::Yield => Step::Again,
@@ -550,39 +513,6 @@ impl Connection {
     }
 }
 
-fn start_tls(tls: &SslContext, socket: Socket) -> Result<SslStream<Socket>, String> {
-    Ssl::new(tls)
-        .and_then(|ssl| SslStream::new(ssl, socket))
-        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
-}
-
-/// Prepares the tunnel's TLS client side: SNI for DNS names, and the host
-/// name (or IP) the server certificate must carry.
-fn start_tls_client(tunnel: &TunnelTls, socket: Socket) -> Result<SslStream<Socket>, String> {
-    let mut ssl = Ssl::new(&tunnel.context)
-        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))?;
-    let configured = match tunnel.host.parse::<std::net::IpAddr>() {
-        Ok(ip) if tunnel.verify_hostname => ssl.param_mut().set_ip(ip),
-        Ok(_) => Ok(()),
-        Err(_) => ssl.set_hostname(&tunnel.host).and_then(|()| {
-            if tunnel.verify_hostname {
-                ssl.param_mut().set_host(&tunnel.host)
-            } else {
-                Ok(())
-            }
-        }),
-    };
-    configured.map_err(|e| {
-        format!(
-            "cannot set the server name {}: {}",
-            tunnel.host,
-            crate::error::describe_openssl(&e)
-        )
-    })?;
-    SslStream::new(ssl, socket)
-        .map_err(|e| format!("cannot start SSL: {}", crate::error::describe_openssl(&e)))
-}
-
 /// Why a handshake failed, in words an operator searches for.
 fn describe_failed_handshake(first_bytes: &[u8], outcome: Io) -> String {
     match wire::classify_first_bytes(first_bytes) {
@@ -607,19 +537,5 @@ fn describe_failed_handshake(first_bytes: &[u8], outcome: Io) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plaintext_first_bytes_are_named() {
-        let text = describe_failed_handshake(b"GET ", Io::Failed("http request".into()));
-        assert!(text.contains("HTTP"), "{text}");
-        let text = describe_failed_handshake(&[0x3a, 0, 0, 0, 1], Io::Failed("x".into()));
-        assert!(text.contains("only allow SSL connections"), "{text}");
-        let text =
-            describe_failed_handshake(&[0x16, 3, 1, 0, 9], Io::Failed("no shared cipher".into()));
-        assert_eq!(text, "SSL handshake failed: no shared cipher");
-        let text = describe_failed_handshake(&[], Io::Eof { clean: false });
-        assert!(text.contains("closed"), "{text}");
-    }
-}
+#[path = "phase_tests.rs"]
+mod phase;

@@ -15,9 +15,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
-use super::connection::{Connection, Context, PeerPolicy, PortMode, Step, TunnelTls};
+use super::connection::{Connection, Context, Dial, Role, Step};
 use super::refusals::RefusalLog;
-use super::relay::Side;
+use super::relay::{Ready, Side};
 use super::shared::{Command, Mailbox, Shared};
 use super::streams::Socket;
 use super::token::{self, Target};
@@ -30,20 +30,10 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(5);
 const EVENTS_CAPACITY: usize = 1024;
 
-/// The TLS side of one loop: its own context and the client rules.
-#[derive(Clone)]
-pub struct LoopTls {
-    pub context: openssl::ssl::SslContext,
-    pub policy: PeerPolicy,
-}
-
 /// What a loop needs to serve.
 pub struct LoopSettings {
     pub upstream: Upstream,
-    pub mode: PortMode,
-    pub tls: Option<LoopTls>,
-    /// `Some` in the client-tunnel role.
-    pub tunnel: Option<TunnelTls>,
+    pub role: Role,
     pub handshake_timeout: Duration,
     /// Close relayed connections without traffic for this long (off when
     /// `None`: driver pools keep idle connections on purpose).
@@ -148,8 +138,8 @@ impl EventLoop {
                         }
                     }
                     Target::Waker => self.take_commands(),
-                    Target::Client(key) => self.dispatch(key, Side::Client, Some(event)),
-                    Target::Upstream(key) => self.dispatch(key, Side::Upstream, Some(event)),
+                    Target::Client(key) => self.dispatch(key, Side::Client, Some(ready(event))),
+                    Target::Upstream(key) => self.dispatch(key, Side::Upstream, Some(ready(event))),
                 }
             }
             self.run_again_list();
@@ -172,7 +162,11 @@ impl EventLoop {
     fn take_commands(&mut self) {
         for command in self.mailbox.take() {
             match command {
-                Command::NewTls(tls) => self.settings.tls = Some(tls),
+                Command::NewTls(new) => {
+                    if let Role::Server { tls, .. } = &mut self.settings.role {
+                        *tls = Some(new);
+                    }
+                }
                 Command::Shutdown { deadline } => {
                     // Closing the listen sockets stops new connections at
                     // the kernel; open ones get until `deadline`.
@@ -286,17 +280,13 @@ impl EventLoop {
             log::error!(target: "listener", "cannot watch the connection from {peer}: {e}");
             return;
         }
-        let policy = self.settings.tls.as_ref().map_or(
-            PeerPolicy {
-                verify_clients: false,
-                weak_cert_validation: false,
-                allow_invalid_certificates: false,
-            },
-            |t| t.policy,
-        );
-        let ctx = connection_context(&self.poll, &self.settings, &self.refusals, key, now);
+        let dial = Dialer {
+            poll: &self.poll,
+            upstream: &self.settings.upstream,
+        };
+        let ctx = connection_context(&dial, &self.settings, &self.refusals, key, now);
         let deadline = now + self.settings.handshake_timeout;
-        let connection = match Connection::accept(id, peer, socket, policy, deadline, &ctx) {
+        let connection = match Connection::accept(id, peer, socket, deadline, &ctx) {
             Ok(c) => c,
             Err(reason) => {
                 self.shared.close_one();
@@ -313,18 +303,16 @@ impl EventLoop {
         );
     }
 
-    fn dispatch(&mut self, key: usize, side: Side, event: Option<&mio::event::Event>) {
+    fn dispatch(&mut self, key: usize, side: Side, event: Option<Ready>) {
         let Some(connection) = self.connections.get_mut(key) else {
             // A stray event for a connection closed earlier in this batch.
             return;
         };
-        let ctx = connection_context(
-            &self.poll,
-            &self.settings,
-            &self.refusals,
-            key,
-            Instant::now(),
-        );
+        let dial = Dialer {
+            poll: &self.poll,
+            upstream: &self.settings.upstream,
+        };
+        let ctx = connection_context(&dial, &self.settings, &self.refusals, key, Instant::now());
         let deadline_before = connection.deadline;
         let step = connection.ready(side, event, &ctx);
         let id = connection.id;
@@ -441,24 +429,45 @@ impl EventLoop {
     }
 }
 
+/// What a readiness event says, in the relay's terms. Errors and
+/// hang-ups count as both: they surface through the next read or write.
+fn ready(event: &mio::event::Event) -> Ready {
+    Ready {
+        readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+        writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+    }
+}
+
+/// Opens upstream connections registered with this loop's poll.
+struct Dialer<'a> {
+    poll: &'a Poll,
+    upstream: &'a Upstream,
+}
+
+impl Dial for Dialer<'_> {
+    fn dial(&self, key: usize) -> io::Result<Socket> {
+        let mut socket = Socket::connect(self.upstream)?;
+        socket.register(self.poll.registry(), token::upstream(key))?;
+        Ok(socket)
+    }
+}
+
 /// What a connection may use of its loop. A free function rather than a
 /// method, so the loop can lend these fields while a connection of its
 /// slab is borrowed mutably.
 fn connection_context<'a>(
-    poll: &'a Poll,
+    dial: &'a dyn Dial,
     settings: &'a LoopSettings,
     refusals: &'a RefCell<RefusalLog>,
     key: usize,
     now: Instant,
 ) -> Context<'a> {
     Context {
-        registry: poll.registry(),
+        dial,
         key,
         upstream: &settings.upstream,
-        mode: settings.mode,
-        tls: settings.tls.as_ref().map(|t| &t.context),
+        role: &settings.role,
         refusals,
-        tunnel: settings.tunnel.as_ref(),
         handshake_timeout: settings.handshake_timeout,
         now,
     }

@@ -7,6 +7,8 @@ mod event_loop;
 pub mod listen;
 mod refusals;
 pub mod relay;
+#[cfg(test)]
+mod script;
 mod shared;
 pub mod streams;
 pub mod token;
@@ -18,8 +20,9 @@ use std::time::Instant;
 use mio::net::TcpListener;
 
 use crate::error::Error;
-pub use connection::{PeerPolicy, PortMode, TunnelTls};
-pub use event_loop::{EventLoop, LoopExit, LoopSettings, LoopTls};
+use crate::tls::ServerContext;
+pub use connection::Role;
+pub use event_loop::{EventLoop, LoopExit, LoopSettings};
 use shared::{Command, Mailbox, Shared};
 
 /// Running event loops.
@@ -65,7 +68,7 @@ impl Proxy {
     }
 
     /// Hands each loop its new TLS context (`tls[i]` to loop `i`).
-    pub fn reload(&self, tls: Vec<LoopTls>) {
+    pub fn reload(&self, tls: Vec<ServerContext>) {
         for (mailbox, tls) in self.mailboxes.iter().zip(tls) {
             if let Err(e) = mailbox.send(Command::NewTls(tls)) {
                 log::error!("cannot wake an event loop for the reload: {e}");

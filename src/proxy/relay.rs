@@ -1,20 +1,30 @@
-//! Relaying bytes both ways between a client and mongod: two bounded
-//! buffers with back-pressure (a side is not read while the buffer towards
-//! the other is full), half-close carried across in each direction, and
-//! readiness tracked in userland because mio is edge-triggered.
-
-use mio::event::Event;
+//! Relaying bytes both ways between a client and mongod. One `Direction`
+//! (a bounded buffer, the EOF seen at its source, the half-close passed to
+//! its sink) is used twice, client → mongod and mongod → client, over any
+//! `ByteStream`: a side is not read while the buffer towards the other is
+//! full (back-pressure), an EOF is carried across once every byte before
+//! it was written (half-close), and readiness is tracked in userland
+//! because mio is edge-triggered.
 
 use super::buffer::RelayBuffer;
-use super::streams::{Io, Stream};
+use crate::tls::{ByteStream, Io};
 
 /// Rounds of work one `drive` call may do before letting other
 /// connections run; the loop calls it again without waiting for an event.
 const MAX_ROUNDS: usize = 32;
 
+/// What a readiness event said about one socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Readable, read-closed or in error (errors surface through the next read).
+    pub readable: bool,
+    /// Writable, write-closed or in error.
+    pub writable: bool,
+}
+
 /// What the kernel last said about one socket, and what OpenSSL needs
 /// before a blocked read or write can go on.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Readiness {
     readable: bool,
     writable: bool,
@@ -36,14 +46,9 @@ impl Readiness {
         }
     }
 
-    fn update(&mut self, event: &Event) {
-        // Errors and hang-ups surface through the next read or write.
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.readable = true;
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            self.writable = true;
-        }
+    fn update(&mut self, ready: Ready) {
+        self.readable |= ready.readable;
+        self.writable |= ready.writable;
     }
 
     fn may_read(&self) -> bool {
@@ -83,6 +88,99 @@ impl Readiness {
     }
 }
 
+/// One stream with what is known of its readiness.
+struct End<S> {
+    stream: S,
+    ready: Readiness,
+}
+
+/// Which end of a direction broke.
+enum Fault {
+    /// Its source: reading failed.
+    Source(String),
+    /// Its sink: writing failed, or the sink had closed its socket.
+    Sink(String),
+    SinkClosed,
+}
+
+/// Bytes moving one way: from a source end to a sink end.
+#[derive(Default)]
+struct Direction {
+    buffer: RelayBuffer,
+    /// The source finished sending; `Some(false)` when a TLS peer did so
+    /// without close_notify.
+    source_eof: Option<bool>,
+    /// The sink was told so (close_notify or a half-close).
+    sink_closed: bool,
+    bytes: u64,
+}
+
+impl Direction {
+    fn finished(&self) -> bool {
+        self.source_eof.is_some() && self.sink_closed
+    }
+
+    /// Moves what the two ends allow now; whether anything happened.
+    fn pump<S: ByteStream>(
+        &mut self,
+        source: &mut End<S>,
+        sink: &mut End<S>,
+    ) -> Result<bool, Fault> {
+        let mut progress = false;
+        // Read until the buffer is full or the source has nothing more, so
+        // several records go out in one write.
+        while self.source_eof.is_none()
+            && !self.buffer.is_full()
+            && (source.ready.may_read() || source.stream.has_buffered())
+        {
+            match source.stream.read(self.buffer.space()) {
+                Io::Done(n) => {
+                    self.buffer.filled(n);
+                    self.bytes += n as u64;
+                    progress = true;
+                }
+                Io::Eof { clean } => {
+                    self.source_eof = Some(clean);
+                    progress = true;
+                }
+                Io::Failed(why) => return Err(Fault::Source(why)),
+                blocked => {
+                    source.ready.read_blocked(&blocked);
+                    self.buffer.release();
+                    break;
+                }
+            }
+        }
+        if !self.buffer.is_empty() && sink.ready.may_write() {
+            match sink.stream.write(self.buffer.pending()) {
+                Io::Done(n) => {
+                    self.buffer.consumed(n);
+                    progress = true;
+                }
+                Io::Failed(why) => return Err(Fault::Sink(why)),
+                Io::Eof { .. } => return Err(Fault::SinkClosed),
+                blocked => sink.ready.write_blocked(&blocked),
+            }
+        }
+        if self.source_eof.is_some()
+            && self.buffer.is_empty()
+            && !self.sink_closed
+            && sink.ready.may_write()
+        {
+            // Everything the source sent is with the sink: pass its EOF on.
+            match sink.stream.close_write() {
+                Io::Done(_) => {
+                    self.sink_closed = true;
+                    progress = true;
+                }
+                Io::Failed(why) => return Err(Fault::Sink(why)),
+                blocked => sink.ready.write_blocked(&blocked),
+            }
+        }
+        Ok(progress)
+    }
+}
+
 /// Why a relay ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {
@@ -105,22 +203,6 @@ pub enum Progress {
     Ended(Ending),
 }
 
-/// A connection in its relaying phase.
-pub struct Relay {
-    client: Stream,
-    upstream: Stream,
-    to_upstream: RelayBuffer,
-    to_client: RelayBuffer,
-    client_ready: Readiness,
-    upstream_ready: Readiness,
-    client_eof: Option<bool>,
-    upstream_write_closed: bool,
-    upstream_eof: bool,
-    client_write_closed: bool,
-    pub bytes_from_client: u64,
-    pub bytes_from_upstream: u64,
-}
-
 /// Which socket an event is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -128,54 +210,78 @@ pub enum Side {
     Upstream,
 }
 
-impl Relay {
-    pub fn new(client: Stream, upstream: Stream) -> Relay {
+/// A connection in its relaying phase.
+pub struct Relay<S> {
+    client: End<S>,
+    upstream: End<S>,
+    /// Client → mongod.
+    up: Direction,
+    /// mongod → client.
+    down: Direction,
+}
+
+impl<S: ByteStream> Relay<S> {
+    pub fn new(client: S, upstream: S) -> Relay<S> {
         Relay {
-            client,
-            upstream,
-            to_upstream: RelayBuffer::default(),
-            to_client: RelayBuffer::default(),
-            client_ready: Readiness::optimistic(),
-            upstream_ready: Readiness::optimistic(),
-            client_eof: None,
-            upstream_write_closed: false,
-            upstream_eof: false,
-            client_write_closed: false,
-            bytes_from_client: 0,
-            bytes_from_upstream: 0,
+            client: End {
+                stream: client,
+                ready: Readiness::optimistic(),
+            },
+            upstream: End {
+                stream: upstream,
+                ready: Readiness::optimistic(),
+            },
+            up: Direction::default(),
+            down: Direction::default(),
         }
     }
 
-    pub fn on_event(&mut self, side: Side, event: &Event) {
+    /// Bytes relayed so far: (from the client, from mongod).
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.up.bytes, self.down.bytes)
+    }
+
+    pub fn on_ready(&mut self, side: Side, ready: Ready) {
         match side {
-            Side::Client => self.client_ready.update(event),
-            Side::Upstream => self.upstream_ready.update(event),
+            Side::Client => self.client.ready.update(ready),
+            Side::Upstream => self.upstream.ready.update(ready),
         }
     }
 
     /// The client stream, for a last close_notify when the relay fails.
-    pub fn client_mut(&mut self) -> &mut Stream {
-        &mut self.client
+    pub fn client_mut(&mut self) -> &mut S {
+        &mut self.client.stream
     }
 
     /// Moves as many bytes as the sockets allow, both ways.
     pub fn drive(&mut self) -> Progress {
         for _ in 0..MAX_ROUNDS {
-            let mut progress = false;
-            match self.client_to_upstream() {
-                Ok(moved) => progress |= moved,
+            let up =
+                self.up
+                    .pump(&mut self.client, &mut self.upstream)
+                    .map_err(|fault| match fault {
+                        Fault::Source(why) => Ending::ClientFailed(why),
+                        Fault::Sink(why) => Ending::UpstreamFailed(why),
+                        Fault::SinkClosed => Ending::UpstreamFailed("upstream closed".into()),
+                    });
+            let down = up.and_then(|up| {
+                self.down
+                    .pump(&mut self.upstream, &mut self.client)
+                    .map(|down| up | down)
+                    .map_err(|fault| match fault {
+                        Fault::Source(why) => Ending::UpstreamFailed(why),
+                        Fault::Sink(why) => Ending::ClientFailed(why),
+                        // A client that closed its socket cannot take more bytes.
+                        Fault::SinkClosed => Ending::ClientFailed("client closed".into()),
+                    })
+            });
+            let progress = match down {
+                Ok(progress) => progress,
                 Err(ending) => return Progress::Ended(ending),
-            }
-            match self.upstream_to_client() {
-                Ok(moved) => progress |= moved,
-                Err(ending) => return Progress::Ended(ending),
-            }
-            if let (Some(client_clean), true, true, true) = (
-                self.client_eof,
-                self.upstream_write_closed,
-                self.upstream_eof,
-                self.client_write_closed,
-            ) {
+            };
+            if let (Some(client_clean), true) = (self.up.source_eof, self.up.finished())
+                && self.down.finished()
+            {
                 return Progress::Ended(Ending::Finished { client_clean });
             }
             if !progress {
@@ -184,113 +290,10 @@ impl Relay {
         }
         Progress::Yield
     }
-
-    fn client_to_upstream(&mut self) -> Result<bool, Ending> {
-        let mut progress = false;
-        // Read until the buffer is full or the client has nothing more, so
-        // several records go to mongod in one write.
-        while self.client_eof.is_none()
-            && !self.to_upstream.is_full()
-            && (self.client_ready.may_read() || self.client.has_buffered())
-        {
-            match self.client.read(self.to_upstream.space()) {
-                Io::Done(n) => {
-                    self.to_upstream.filled(n);
-                    self.bytes_from_client += n as u64;
-                    progress = true;
-                }
-                Io::Eof { clean } => {
-                    self.client_eof = Some(clean);
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::ClientFailed(why)),
-                blocked => {
-                    self.client_ready.read_blocked(&blocked);
-                    self.to_upstream.release();
-                    break;
-                }
-            }
-        }
-        if !self.to_upstream.is_empty() && self.upstream_ready.may_write() {
-            match self.upstream.write(self.to_upstream.pending()) {
-                Io::Done(n) => {
-                    self.to_upstream.consumed(n);
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::UpstreamFailed(why)),
-                Io::Eof { .. } => return Err(Ending::UpstreamFailed("upstream closed".into())),
-                blocked => self.upstream_ready.write_blocked(&blocked),
-            }
-        }
-        if self.client_eof.is_some()
-            && self.to_upstream.is_empty()
-            && !self.upstream_write_closed
-            && self.upstream_ready.may_write()
-        {
-            // Everything the client sent is with mongod: pass its EOF on.
-            match self.upstream.close_write() {
-                Io::Done(_) => {
-                    self.upstream_write_closed = true;
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::UpstreamFailed(why)),
-                blocked => self.upstream_ready.write_blocked(&blocked),
-            }
-        }
-        Ok(progress)
-    }
-
-    fn upstream_to_client(&mut self) -> Result<bool, Ending> {
-        let mut progress = false;
-        while !self.upstream_eof
-            && !self.to_client.is_full()
-            && (self.upstream_ready.may_read() || self.upstream.has_buffered())
-        {
-            match self.upstream.read(self.to_client.space()) {
-                Io::Done(n) => {
-                    self.to_client.filled(n);
-                    self.bytes_from_upstream += n as u64;
-                    progress = true;
-                }
-                Io::Eof { .. } => {
-                    self.upstream_eof = true;
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::UpstreamFailed(why)),
-                blocked => {
-                    self.upstream_ready.read_blocked(&blocked);
-                    self.to_client.release();
-                    break;
-                }
-            }
-        }
-        if !self.to_client.is_empty() && self.client_ready.may_write() {
-            match self.client.write(self.to_client.pending()) {
-                Io::Done(n) => {
-                    self.to_client.consumed(n);
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::ClientFailed(why)),
-                // A client that closed its socket cannot take more bytes.
-                Io::Eof { .. } => return Err(Ending::ClientFailed("client closed".into())),
-                blocked => self.client_ready.write_blocked(&blocked),
-            }
-        }
-        if self.upstream_eof
-            && self.to_client.is_empty()
-            && !self.client_write_closed
-            && self.client_ready.may_write()
-        {
-            // Everything mongod sent is with the client: close_notify.
-            match self.client.close_write() {
-                Io::Done(_) => {
-                    self.client_write_closed = true;
-                    progress = true;
-                }
-                Io::Failed(why) => return Err(Ending::ClientFailed(why)),
-                blocked => self.client_ready.write_blocked(&blocked),
-            }
-        }
-        Ok(progress)
-    }
 }
+
+// Named after what it tests, so `cargo test relay::` runs exactly these.
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+#[allow(clippy::module_inception)]
+mod relay;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use mio::Waker;
 
-use super::event_loop::LoopTls;
+use crate::tls::ServerContext;
 
 pub struct Shared {
     open: AtomicUsize,
@@ -54,7 +54,7 @@ impl Shared {
 /// A command from the control thread to one loop.
 pub enum Command {
     /// Use this TLS context for new connections (a reload).
-    NewTls(LoopTls),
+    NewTls(ServerContext),
     /// Stop accepting; close what is still open at `deadline`.
     Shutdown { deadline: Instant },
 }

@@ -1,8 +1,7 @@
-//! Both ends of a relayed connection as non-blocking byte streams with one
-//! result type, `Io`, that keeps would-block, clean EOF, unclean EOF and
-//! failure apart. A `Socket` is TCP or unix, remembers the first bytes it
-//! read and can replay bytes read ahead (the sniffed header); a `Stream` is
-//! a socket with or without TLS on it.
+//! The sockets of a relayed connection. A `Socket` is TCP or unix (or, in
+//! unit tests, a script), remembers the first bytes it read and can replay
+//! bytes read ahead (the sniffed header); a `Stream` is a socket with or
+//! without TLS on it. Both speak the `ByteStream` contract of `tls::stream`.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -10,30 +9,10 @@ use std::net::Shutdown;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
-use openssl::ssl::{ErrorCode, SslStream};
 
 use crate::config::Upstream;
-use crate::error::describe_openssl;
-
-/// OpenSSL 3's `SSL_R_UNEXPECTED_EOF_WHILE_READING`: the peer closed the
-/// socket without close_notify. openssl-sys does not export it.
-const SSL_R_UNEXPECTED_EOF_WHILE_READING: i32 = 294;
-
-/// What a non-blocking operation did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Io {
-    /// Moved this many bytes (0 for a completed shutdown).
-    Done(usize),
-    /// Must wait until the socket is readable again.
-    WantRead,
-    /// Must wait until the socket is writable again.
-    WantWrite,
-    /// The peer finished sending; `clean` is false for a TLS peer that
-    /// vanished without close_notify (still an EOF, not a crash).
-    Eof { clean: bool },
-    /// The stream is broken; the text says why.
-    Failed(String),
-}
+use crate::tls::stream::{plain_close_write, plain_read, plain_write};
+use crate::tls::{ByteStream, Io, TlsStream, Transport};
 
 /// How many of a peer's first bytes are kept.
 pub const FIRST_BYTES: usize = 16;
@@ -41,6 +20,8 @@ pub const FIRST_BYTES: usize = 16;
 enum Kind {
     Tcp(TcpStream),
     Unix(UnixStream),
+    #[cfg(test)]
+    Script(super::script::Script),
 }
 
 /// A non-blocking socket. It keeps the first bytes the peer sent (so a
@@ -56,6 +37,12 @@ pub struct Socket {
 impl Socket {
     pub fn tcp(tcp: TcpStream) -> Socket {
         Socket::new(Kind::Tcp(tcp))
+    }
+
+    /// A socket whose peer is a test's script.
+    #[cfg(test)]
+    pub fn scripted(script: super::script::Script) -> Socket {
+        Socket::new(Kind::Script(script))
     }
 
     fn new(kind: Kind) -> Socket {
@@ -96,6 +83,8 @@ impl Socket {
         let (error, peer) = match &self.kind {
             Kind::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             Kind::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            #[cfg(test)]
+            Kind::Script(_) => (None, Ok(())),
         };
         if let Some(e) = error {
             return Err(e);
@@ -112,14 +101,19 @@ impl Socket {
         match &mut self.kind {
             Kind::Tcp(s) => s.register(registry, token, interest),
             Kind::Unix(s) => s.register(registry, token, interest),
+            #[cfg(test)]
+            Kind::Script(_) => Ok(()),
         }
     }
+}
 
-    /// Half-closes: the peer sees EOF after every byte sent.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        let result = match &self.kind {
+impl Transport for Socket {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        let result = match &mut self.kind {
             Kind::Tcp(s) => s.shutdown(Shutdown::Write),
             Kind::Unix(s) => s.shutdown(Shutdown::Write),
+            #[cfg(test)]
+            Kind::Script(s) => s.shutdown_write(),
         };
         match result {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
@@ -139,6 +133,8 @@ impl Read for Socket {
         let n = match &mut self.kind {
             Kind::Tcp(s) => s.read(buf)?,
             Kind::Unix(s) => s.read(buf)?,
+            #[cfg(test)]
+            Kind::Script(s) => Read::read(s, buf)?,
         };
         if self.first_len < FIRST_BYTES {
             let take = n.min(FIRST_BYTES - self.first_len);
@@ -154,6 +150,8 @@ impl Write for Socket {
         match &mut self.kind {
             Kind::Tcp(s) => s.write(buf),
             Kind::Unix(s) => s.write(buf),
+            #[cfg(test)]
+            Kind::Script(s) => Write::write(s, buf),
         }
     }
 
@@ -162,115 +160,51 @@ impl Write for Socket {
     }
 }
 
-fn plain_read(stream: &mut impl Read, buf: &mut [u8]) -> Io {
-    loop {
-        return match stream.read(buf) {
-            Ok(0) => Io::Eof { clean: true },
-            Ok(n) => Io::Done(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Io::WantRead,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Io::Failed(e.to_string()),
-        };
+impl ByteStream for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> Io {
+        plain_read(self, buf)
     }
-}
 
-fn plain_write(stream: &mut impl Write, buf: &[u8]) -> Io {
-    loop {
-        return match stream.write(buf) {
-            Ok(n) => Io::Done(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Io::WantWrite,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Io::Failed(e.to_string()),
-        };
+    fn write(&mut self, buf: &[u8]) -> Io {
+        plain_write(self, buf)
     }
-}
 
-/// Maps an OpenSSL I/O error onto `Io`.
-pub fn classify_ssl_error(e: &openssl::ssl::Error) -> Io {
-    match e.code() {
-        ErrorCode::WANT_READ => Io::WantRead,
-        ErrorCode::WANT_WRITE => Io::WantWrite,
-        ErrorCode::ZERO_RETURN => Io::Eof { clean: true },
-        ErrorCode::SYSCALL => match e.io_error() {
-            Some(io) => Io::Failed(io.to_string()),
-            None => Io::Eof { clean: false },
-        },
-        _ => match e.ssl_error() {
-            Some(stack)
-                if stack
-                    .errors()
-                    .iter()
-                    .any(|x| x.reason_code() == SSL_R_UNEXPECTED_EOF_WHILE_READING) =>
-            {
-                Io::Eof { clean: false }
-            }
-            Some(stack) => Io::Failed(describe_openssl(stack)),
-            None => Io::Failed(e.to_string()),
-        },
+    fn close_write(&mut self) -> Io {
+        plain_close_write(self)
     }
-}
-
-// OpenSSL 1.1+ has SSL_has_pending, but openssl-sys does not bind it.
-unsafe extern "C" {
-    fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> libc::c_int;
 }
 
 /// One side of a relayed connection: a socket, with TLS or without.
 pub enum Stream {
-    Tls(SslStream<Socket>),
+    Tls(TlsStream<Socket>),
     Plain(Socket),
 }
 
-impl Stream {
-    pub fn read(&mut self, buf: &mut [u8]) -> Io {
+impl ByteStream for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> Io {
         match self {
-            Stream::Tls(s) => match s.ssl_read(buf) {
-                Ok(n) => Io::Done(n),
-                Err(e) => classify_ssl_error(&e),
-            },
-            Stream::Plain(s) => plain_read(s, buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Plain(s) => ByteStream::read(s, buf),
         }
     }
 
-    pub fn write(&mut self, buf: &[u8]) -> Io {
+    fn write(&mut self, buf: &[u8]) -> Io {
         match self {
-            Stream::Tls(s) => match s.ssl_write(buf) {
-                Ok(n) => Io::Done(n),
-                Err(e) => classify_ssl_error(&e),
-            },
-            Stream::Plain(s) => plain_write(s, buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Plain(s) => ByteStream::write(s, buf),
         }
     }
 
-    /// Ends what this side receives: close_notify for TLS, a TCP
-    /// half-close otherwise.
-    pub fn close_write(&mut self) -> Io {
+    fn close_write(&mut self) -> Io {
         match self {
-            Stream::Tls(s) => match s.shutdown() {
-                Ok(_) => Io::Done(0),
-                Err(e) => match classify_ssl_error(&e) {
-                    // The peer is gone: nothing left to tell it.
-                    Io::Eof { .. } => Io::Done(0),
-                    other => other,
-                },
-            },
-            Stream::Plain(s) => match s.shutdown_write() {
-                Ok(()) => Io::Done(0),
-                Err(e) => Io::Failed(e.to_string()),
-            },
+            Stream::Tls(s) => s.close_write(),
+            Stream::Plain(s) => s.close_write(),
         }
     }
 
-    /// Whether OpenSSL holds bytes beyond what the socket has: decrypted
-    /// plaintext, or records read ahead and not yet processed (which
-    /// `SSL_pending` does not count).
-    pub fn has_buffered(&self) -> bool {
+    fn has_buffered(&self) -> bool {
         match self {
-            Stream::Tls(s) => {
-                use foreign_types::ForeignTypeRef;
-                // SAFETY: the SSL object is alive for the call.
-                unsafe { SSL_has_pending(s.ssl().as_ptr()) == 1 }
-            }
+            Stream::Tls(s) => s.has_buffered(),
             Stream::Plain(_) => false,
         }
     }

@@ -1,7 +1,19 @@
-//! Everything TLS that has no socket in it: loading mongod's PEM files,
-//! building the server context, and judging a client after its handshake.
+//! Everything OpenSSL, and no sockets: loading mongod's PEM files, the
+//! server and client contexts, the peer policy that judges a client,
+//! non-blocking handshakes and the TLS byte stream over any transport,
+//! and the few OpenSSL calls the crates lack (`ffi`). Nothing outside
+//! `tls/` (but `check`'s report and `fips`) names an `openssl::ssl` type.
 
 pub mod client;
+mod ffi;
+pub mod handshake;
 pub mod pem;
 pub mod policy;
 pub mod server;
+pub mod stream;
+
+pub use client::ClientContext;
+pub use handshake::{Accepted, Accepting, Connected, Connecting};
+pub use policy::{PeerPolicy, PeerVerdict};
+pub use server::ServerContext;
+pub use stream::{ByteStream, Io, TlsStream, Transport};

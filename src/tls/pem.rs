@@ -189,30 +189,6 @@ pub fn load_crl_file(option: &'static str, path: &Path) -> Result<Vec<X509Crl>, 
         .collect()
 }
 
-// OpenSSL has X509_STORE_add_crl, but openssl-sys does not bind it.
-unsafe extern "C" {
-    fn X509_STORE_add_crl(
-        store: *mut openssl_sys::X509_STORE,
-        crl: *mut openssl_sys::X509_CRL,
-    ) -> i32;
-}
-
-/// Adds revocation lists to a certificate store.
-pub fn add_crls(
-    store: &mut openssl::x509::store::X509StoreBuilderRef,
-    crls: &[X509Crl],
-) -> Result<(), openssl::error::ErrorStack> {
-    use foreign_types::ForeignTypeRef;
-    for crl in crls {
-        // SAFETY: both pointers are valid for the call; the store takes
-        // its own reference to the CRL (X509_STORE_add_crl up-refs it).
-        if unsafe { X509_STORE_add_crl(store.as_ptr(), crl.as_ptr()) } != 1 {
-            return Err(openssl::error::ErrorStack::get());
-        }
-    }
-    Ok(())
-}
-
 /// A distinguished name in RFC 2253 order, as mongod logs subjects.
 pub fn describe_name(name: &openssl::x509::X509NameRef) -> String {
     let parts: Vec<String> = name

@@ -1,13 +1,76 @@
-//! mongod's decision about a client once its SSL handshake is done: no
-//! certificate, weak validation, an invalid or revoked certificate, and
-//! `sslAllowInvalidCertificates`. Pure logic, so it is tested without
-//! sockets.
+//! The one place a client is judged: `PeerPolicy`, built once from the
+//! SSL options, says what a client must present, and after its handshake
+//! gives mongod's decision — no certificate, weak validation, an invalid
+//! or revoked certificate, `sslAllowInvalidCertificates` — with mongod's
+//! log words. Pure logic over a finished handshake, tested without sockets.
 
 use openssl::ssl::SslRef;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Ref, X509StoreContext, X509VerifyResult};
 
 use super::pem::describe_name;
+use crate::config::SslSettings;
+
+/// The client rules of a listen port, fixed for a connection when it is
+/// accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// A CA file was given: clients must present a certificate it signed.
+    verify_clients: bool,
+    /// `sslWeakCertificateValidation`: a client without one is let in.
+    weak_validation: bool,
+    /// `sslAllowInvalidCertificates`: a failed validation is a warning.
+    allow_invalid: bool,
+}
+
+impl PeerPolicy {
+    pub fn from_settings(settings: &SslSettings) -> PeerPolicy {
+        PeerPolicy {
+            verify_clients: settings.ca_file.is_some(),
+            weak_validation: settings.weak_cert_validation,
+            allow_invalid: settings.allow_invalid_certificates,
+        }
+    }
+
+    /// Judges the client of a finished server-side handshake.
+    pub fn judge_handshake(&self, ssl: &SslRef) -> PeerVerdict {
+        self.judge(ssl.peer_certificate().as_deref(), first_verify_error(ssl))
+    }
+
+    /// Judges a client the way mongod's `validatePeerCertificate` does.
+    /// `allow_invalid` forgives a certificate that fails validation (with
+    /// mongod's warning), never a missing one: that is `weak_validation`'s.
+    pub fn judge(&self, peer: Option<&X509Ref>, verify_result: X509VerifyResult) -> PeerVerdict {
+        if !self.verify_clients {
+            return PeerVerdict::Accept { subject: None };
+        }
+        let Some(cert) = peer else {
+            return if self.weak_validation {
+                PeerVerdict::AcceptWithoutCertificate
+            } else {
+                PeerVerdict::Reject(format!("{NO_CERTIFICATE}; connection rejected"))
+            };
+        };
+        if verify_result != X509VerifyResult::OK {
+            let failure = format!(
+                "SSL peer certificate validation failed: {}",
+                verify_result.error_string()
+            );
+            // Weak validation only forgives a missing certificate, never a bad one.
+            return if self.allow_invalid {
+                PeerVerdict::AcceptInvalid {
+                    subject: describe_name(cert.subject_name()),
+                    warning: failure,
+                }
+            } else {
+                PeerVerdict::Reject(failure)
+            };
+        }
+        PeerVerdict::Accept {
+            subject: Some(describe_name(cert.subject_name())),
+        }
+    }
+}
 
 /// What happens to a client after its handshake.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,46 +89,6 @@ pub enum PeerVerdict {
 /// mongod's words for a client without a certificate.
 pub const NO_CERTIFICATE: &str = "no SSL certificate provided by peer";
 
-/// Judges a client the way mongod's `validatePeerCertificate` does.
-/// `allow_invalid` forgives a certificate that fails validation (with
-/// mongod's warning), never a missing one: that is `weak_validation`'s.
-pub fn judge(
-    verify_clients: bool,
-    weak_validation: bool,
-    allow_invalid: bool,
-    peer: Option<&X509Ref>,
-    verify_result: X509VerifyResult,
-) -> PeerVerdict {
-    if !verify_clients {
-        return PeerVerdict::Accept { subject: None };
-    }
-    let Some(cert) = peer else {
-        return if weak_validation {
-            PeerVerdict::AcceptWithoutCertificate
-        } else {
-            PeerVerdict::Reject(format!("{NO_CERTIFICATE}; connection rejected"))
-        };
-    };
-    if verify_result != X509VerifyResult::OK {
-        let failure = format!(
-            "SSL peer certificate validation failed: {}",
-            verify_result.error_string()
-        );
-        // Weak validation only forgives a missing certificate, never a bad one.
-        return if allow_invalid {
-            PeerVerdict::AcceptInvalid {
-                subject: describe_name(cert.subject_name()),
-                warning: failure,
-            }
-        } else {
-            PeerVerdict::Reject(failure)
-        };
-    }
-    PeerVerdict::Accept {
-        subject: Some(describe_name(cert.subject_name())),
-    }
-}
-
 /// The verification result of a finished handshake, as the first error
 /// in the chain rather than OpenSSL's last one.
 ///
@@ -75,7 +98,7 @@ pub fn judge(
 /// "unable to get certificate CRL". Only when that result is an error is
 /// the chain verified once more, against the same store, stopping at the
 /// first error, which names the real cause.
-pub fn first_verify_error(ssl: &SslRef) -> X509VerifyResult {
+fn first_verify_error(ssl: &SslRef) -> X509VerifyResult {
     let last = ssl.verify_result();
     if last == X509VerifyResult::OK {
         return last;
@@ -134,6 +157,21 @@ mod tests {
             .expect("na");
         b.sign(&key, MessageDigest::sha256()).expect("sign");
         b.build()
+    }
+
+    fn judge(
+        verify_clients: bool,
+        weak_validation: bool,
+        allow_invalid: bool,
+        peer: Option<&X509Ref>,
+        verify_result: X509VerifyResult,
+    ) -> PeerVerdict {
+        let policy = PeerPolicy {
+            verify_clients,
+            weak_validation,
+            allow_invalid,
+        };
+        policy.judge(peer, verify_result)
     }
 
     #[test]

@@ -3,18 +3,19 @@
 //! stricter, narrowed by `sslDisabledProtocols` and `sslCipherConfig`), and
 //! client-certificate verification against the CA and CRL.
 
-use foreign_types::ForeignTypeRef;
 use openssl::nid::Nid;
 use openssl::ssl::{
-    SslCipher, SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
-    SslVerifyMode, SslVersion,
+    SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode,
+    SslVersion,
 };
-use openssl::stack::{Stack, StackRef};
+use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509PurposeId};
 
+use super::ffi::{self, TICKET_KEYS_LEN};
 use super::pem::{self, Validity};
+use super::policy::PeerPolicy;
 use crate::config::SslSettings;
 use crate::config::protocols::Protocols;
 use crate::error::Error;
@@ -40,38 +41,34 @@ const GROUPS_FIPS: &str = "P-256:P-384:P-521";
 /// OpenSSL's read buffer with read-ahead: one `recv` takes several
 /// records (and a record's header with its body) instead of two per record.
 const READ_BUFFER_LEN: usize = 64 * 1024;
-/// `SSL_CTRL_SET_TLSEXT_TICKET_KEYS` from <openssl/ssl.h>.
-const SSL_CTRL_SET_TLSEXT_TICKET_KEYS: i32 = 59;
-/// Name (16), HMAC secret (32) and AES key (32) of the ticket keys.
-const TICKET_KEYS_LEN: usize = 80;
+/// One event loop's server side: its own context (loops share no OpenSSL
+/// locks) and the rules its clients are judged by.
+#[derive(Clone)]
+pub struct ServerContext {
+    context: SslContext,
+    policy: PeerPolicy,
+}
 
-unsafe extern "C" {
-    fn SSL_CTX_set_default_read_buffer_len(ctx: *mut openssl_sys::SSL_CTX, len: usize);
+impl ServerContext {
+    pub(super) fn ssl_context(&self) -> &SslContext {
+        &self.context
+    }
+
+    /// The client rules; a handshake copies them when it starts, so a
+    /// reload never changes the rules under a handshake in progress.
+    pub fn policy(&self) -> PeerPolicy {
+        self.policy
+    }
 }
 
 /// Ready server contexts (one per event loop) and what the log should say
 /// about them.
 pub struct ServerTls {
-    pub contexts: Vec<SslContext>,
-    /// Whether a CA file was given, so client certificates are checked.
-    pub verify_clients: bool,
-    pub weak_cert_validation: bool,
-    /// mongod's `sslAllowInvalidCertificates`: invalid client certificates
-    /// are let in with a warning.
-    pub allow_invalid_certificates: bool,
+    pub contexts: Vec<ServerContext>,
     pub certificate_subject: String,
     pub certificate_expiry: String,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
-}
-
-// OpenSSL functions that openssl-sys does not bind (all in OpenSSL 1.1.0+).
-unsafe extern "C" {
-    fn SSL_CTX_get_ciphers(
-        ctx: *const openssl_sys::SSL_CTX,
-    ) -> *mut openssl_sys::stack_st_SSL_CIPHER;
-    fn SSL_CIPHER_is_aead(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
-    fn SSL_CIPHER_get_auth_nid(cipher: *const openssl_sys::SSL_CIPHER) -> i32;
 }
 
 /// Wraps an OpenSSL error with what was being done (the tunnel's client
@@ -147,14 +144,15 @@ pub fn build(
     // resume on any loop; new keys at every start and reload.
     let mut ticket_keys = [0u8; TICKET_KEYS_LEN];
     openssl::rand::rand_bytes(&mut ticket_keys).map_err(tls_error("making session ticket keys"))?;
+    let policy = PeerPolicy::from_settings(settings);
     let contexts = (0..copies.max(1))
-        .map(|_| make_context(&material, settings, fips, &ticket_keys))
+        .map(|_| {
+            make_context(&material, settings, fips, &ticket_keys)
+                .map(|context| ServerContext { context, policy })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ServerTls {
         contexts,
-        verify_clients: settings.ca_file.is_some(),
-        weak_cert_validation: settings.weak_cert_validation,
-        allow_invalid_certificates: settings.allow_invalid_certificates,
         certificate_subject: subject,
         certificate_expiry: expiry,
         revoked_count: material.crls.as_ref().map(|crls| {
@@ -230,7 +228,7 @@ fn make_context(
             .set_purpose(X509PurposeId::SSL_CLIENT)
             .map_err(tls_error("setting the certificate purpose"))?;
         if let Some(crls) = &material.crls {
-            pem::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
+            ffi::add_crls(&mut store, crls).map_err(tls_error("adding the revocation list"))?;
             // mongod checks the leaf against the CRL.
             store
                 .set_flags(X509VerifyFlags::CRL_CHECK)
@@ -252,21 +250,8 @@ fn make_context(
     builder
         .set_num_tickets(settings.session_tickets)
         .map_err(tls_error("setting the number of session tickets"))?;
-    // SAFETY: a valid context; OpenSSL copies the 80 key bytes.
-    let set = unsafe {
-        openssl_sys::SSL_CTX_ctrl(
-            builder.as_ptr(),
-            SSL_CTRL_SET_TLSEXT_TICKET_KEYS,
-            TICKET_KEYS_LEN as libc::c_long,
-            ticket_keys.as_ptr() as *mut libc::c_void,
-        )
-    };
-    if set != 1 {
-        return Err(Error::Tls {
-            what: "setting the session ticket keys".into(),
-            source: openssl::error::ErrorStack::get(),
-        });
-    }
+    ffi::set_ticket_keys(&mut builder, ticket_keys)
+        .map_err(tls_error("setting the session ticket keys"))?;
     Ok(builder.build())
 }
 
@@ -327,8 +312,7 @@ pub(crate) fn apply_protocol_policy(
     // (docs/performance.md); the relay asks SSL_has_pending, which sees
     // bytes read ahead, not only decrypted ones.
     builder.set_read_ahead(true);
-    // SAFETY: a valid context under construction.
-    unsafe { SSL_CTX_set_default_read_buffer_len(builder.as_ptr(), READ_BUFFER_LEN) };
+    ffi::set_default_read_buffer_len(builder, READ_BUFFER_LEN);
     Ok(())
 }
 
@@ -357,7 +341,7 @@ fn apply_operator_policy(
         return Ok(());
     };
     let refused = |cause: String| Error::options(format!("--sslCipherConfig '{list}': {cause}"));
-    let level = security_level(builder);
+    let level = ffi::security_level(builder);
     builder.set_cipher_list(list).map_err(|e| {
         refused(format!(
             "OpenSSL takes no suite from it ({})",
@@ -366,7 +350,7 @@ fn apply_operator_policy(
     })?;
     // `@SECLEVEL=0` in a list would quietly accept weak keys and
     // signatures in certificates too.
-    let now = security_level(builder);
+    let now = ffi::security_level(builder);
     if now < level {
         return Err(refused(format!(
             "it lowers OpenSSL's security level (from {level} to {now})"
@@ -394,25 +378,12 @@ fn apply_operator_policy(
     Ok(())
 }
 
-/// OpenSSL's security level of the context being built (the crate only
-/// offers it on a finished context).
-fn security_level(builder: &SslContextBuilder) -> i32 {
-    // SAFETY: the pointer is the builder's live SSL_CTX; the call reads it.
-    unsafe { openssl_sys::SSL_CTX_get_security_level(builder.as_ptr()) }
-}
-
 /// The context's TLS 1.2-and-earlier suites, in preference order. (OpenSSL
 /// lists the TLS 1.3 suites too; those are set apart, by `set_ciphersuites`.)
 fn tls12_ciphers(builder: &SslContextBuilder) -> Vec<&SslCipherRef> {
-    // SAFETY: the stack belongs to the context, which `builder` keeps alive
-    // for the borrow; OpenSSL returns NULL only for a context without one.
-    let stack = unsafe { SSL_CTX_get_ciphers(builder.as_ptr()) };
-    if stack.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: a valid STACK_OF(SSL_CIPHER), borrowed as long as `builder`.
-    let stack: &StackRef<SslCipher> = unsafe { StackRef::from_ptr(stack) };
-    stack.iter().filter(|c| c.version() != "TLSv1.3").collect()
+    let mut ciphers = ffi::ciphers(builder);
+    ciphers.retain(|c| c.version() != "TLSv1.3");
+    ciphers
 }
 
 /// The single suites a cipher list names, as opposed to OpenSSL's
@@ -430,16 +401,14 @@ fn named_suites(list: &str) -> impl Iterator<Item = &str> {
 /// and in FIPS mode AES-GCM only, the FIPS 140-2 approved AEAD.
 fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
     let name = cipher.name();
-    // SAFETY: `cipher` is a valid SSL_CIPHER for the call.
-    let aead = unsafe { SSL_CIPHER_is_aead(cipher.as_ptr()) } == 1;
-    if !aead {
+    if !ffi::cipher_is_aead(cipher) {
         return Err(format!(
             "it allows {name}, which is not an AEAD suite (CBC, RC4 or NULL encryption)"
         ));
     }
-    // SAFETY: as above.
-    let auth = unsafe { SSL_CIPHER_get_auth_nid(cipher.as_ptr()) };
-    let auth = Nid::from_raw(auth).short_name().unwrap_or("unknown");
+    let auth = Nid::from_raw(ffi::cipher_auth_nid(cipher))
+        .short_name()
+        .unwrap_or("unknown");
     if !matches!(auth, "AuthRSA" | "AuthECDSA") {
         return Err(format!(
             "it allows {name}, whose server is not authenticated by a certificate ({auth})"

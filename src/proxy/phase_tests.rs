@@ -1,0 +1,378 @@
+//! Unit tests of the per-connection phase machine over scripted sockets:
+//! first-bytes detection split across reads, every way the first bytes can
+//! end a connection, handshake and connect timeouts, upstream connect
+//! failure, the relay taking over, and the drain on shutdown.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::time::Instant;
+
+use super::*;
+use crate::config::{SslSettings, protocols::Protocols};
+use crate::proxy::script::{ReadStep, Script};
+
+/// The upstream sockets a test hands out, in order.
+#[derive(Default)]
+struct TestDial {
+    sockets: RefCell<VecDeque<io::Result<Script>>>,
+    calls: Cell<usize>,
+}
+
+impl Dial for TestDial {
+    fn dial(&self, _key: usize) -> io::Result<Socket> {
+        self.calls.set(self.calls.get() + 1);
+        match self.sockets.borrow_mut().pop_front() {
+            Some(Ok(script)) => Ok(Socket::scripted(script)),
+            Some(Err(e)) => Err(e),
+            None => Err(io::ErrorKind::ConnectionRefused.into()),
+        }
+    }
+}
+
+struct Fixture {
+    dial: TestDial,
+    upstream: Upstream,
+    role: Role,
+    refusals: RefCell<RefusalLog>,
+}
+
+impl Fixture {
+    fn new(role: Role) -> Fixture {
+        Fixture {
+            dial: TestDial::default(),
+            upstream: Upstream::Tcp("127.0.0.1:27018".parse().expect("address")),
+            role,
+            refusals: RefCell::new(RefusalLog::default()),
+        }
+    }
+
+    fn plaintext(mode: SslMode) -> Fixture {
+        Fixture::new(Role::Server { mode, tls: None })
+    }
+
+    fn ctx(&self) -> Context<'_> {
+        Context {
+            dial: &self.dial,
+            key: 0,
+            upstream: &self.upstream,
+            role: &self.role,
+            refusals: &self.refusals,
+            handshake_timeout: Duration::from_secs(10),
+            now: Instant::now(),
+        }
+    }
+
+    /// The next upstream connection succeeds onto the returned script.
+    fn upstream_ok(&self) -> Script {
+        let script = Script::new();
+        self.dial.sockets.borrow_mut().push_back(Ok(script.clone()));
+        script
+    }
+
+    fn accept(&self, client: &Script) -> Connection {
+        let ctx = self.ctx();
+        let deadline = ctx.now + ctx.handshake_timeout;
+        let peer = "127.0.0.1:50000".parse().expect("peer");
+        Connection::accept(1, peer, Socket::scripted(client.clone()), deadline, &ctx)
+            .expect("accepted")
+    }
+}
+
+/// A server context with a throwaway self-signed certificate.
+fn server_tls(dir: &std::path::Path) -> ServerContext {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "server").expect("CN");
+    let name = name.build();
+    let mut cert = X509::builder().expect("builder");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("pubkey");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
+        .expect("not before");
+    cert.set_not_after(&Asn1Time::days_from_now(365).expect("later"))
+        .expect("not after");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    let mut pem = key.private_key_to_pem_pkcs8().expect("key pem");
+    pem.extend(cert.build().to_pem().expect("cert pem"));
+    let path = dir.join("server.pem");
+    std::fs::write(&path, pem).expect("write pem");
+    let settings = SslSettings {
+        pem_key_file: path,
+        pem_key_password: None,
+        ca_file: None,
+        crl_file: None,
+        weak_cert_validation: false,
+        allow_invalid_certificates: false,
+        protocols: Protocols::default(),
+        cipher_config: None,
+        session_tickets: 0,
+    };
+    let decision = crate::fips::decide(None).expect("no FIPS");
+    let mut built = crate::tls::server::build(&settings, &decision, 1).expect("context");
+    built.contexts.remove(0)
+}
+
+/// An OP_MSG header (16 bytes) and a few body bytes.
+fn op_msg() -> Vec<u8> {
+    let mut message = Vec::new();
+    message.extend_from_slice(&21u32.to_le_bytes());
+    message.extend_from_slice(&7u32.to_le_bytes());
+    message.extend_from_slice(&0u32.to_le_bytes());
+    message.extend_from_slice(&2013u32.to_le_bytes());
+    message.extend_from_slice(&[0, 0, 0, 0, 0]);
+    message
+}
+
+const READY: Option<Ready> = Some(Ready {
+    readable: true,
+    writable: true,
+});
+
+#[test]
+fn a_header_split_across_reads_is_sniffed_then_relayed_whole() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    let client = Script::new();
+    let message = op_msg();
+    client
+        .data(&message[..5])
+        .read(ReadStep::Block(Io::WantRead));
+    let mut connection = fixture.accept(&client);
+    let ctx = fixture.ctx();
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert_eq!(fixture.dial.calls.get(), 0, "dialled before 16 bytes");
+    let upstream = fixture.upstream_ok();
+    client.data(&message[5..]);
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert_eq!(fixture.dial.calls.get(), 1);
+    // The upstream connect completes: the sniffed bytes are replayed first.
+    assert_eq!(connection.ready(Side::Upstream, READY, &ctx), Step::Wait);
+    assert!(connection.is_relaying());
+    assert_eq!(upstream.written(), message);
+}
+
+#[test]
+fn an_http_request_gets_the_notice_and_is_closed() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    let client = Script::new();
+    client.data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut connection = fixture.accept(&client);
+    let step = connection.ready(Side::Client, READY, &fixture.ctx());
+    assert_eq!(
+        step,
+        Step::Close("an HTTP request on the MongoDB port".into())
+    );
+    assert_eq!(client.written(), wire::HTTP_NOTICE);
+    assert_eq!(fixture.dial.calls.get(), 0);
+}
+
+#[test]
+fn a_client_that_leaves_before_a_message_is_closed() {
+    let fixture = Fixture::plaintext(SslMode::Prefer);
+    let client = Script::new();
+    client.data(b"\x10\0\0").read(ReadStep::Eof { clean: true });
+    let mut connection = fixture.accept(&client);
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) => assert!(reason.contains("before sending a message"), "{reason}"),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tls_hello_on_a_port_without_ssl_is_refused() {
+    let fixture = Fixture::plaintext(SslMode::Disabled);
+    let client = Script::new();
+    client.data(&[0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3, 0, 0, 0, 0, 0]);
+    let mut connection = fixture.accept(&client);
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) => assert!(reason.contains("SSL is disabled"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fixture.dial.calls.get(), 0);
+}
+
+#[test]
+fn upstream_connect_failure_closes_with_the_reason() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    fixture
+        .dial
+        .sockets
+        .borrow_mut()
+        .push_back(Err(io::ErrorKind::ConnectionRefused.into()));
+    let client = Script::new();
+    client.data(&op_msg());
+    let mut connection = fixture.accept(&client);
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) => assert!(
+            reason.starts_with("upstream mongod 127.0.0.1:27018 unavailable"),
+            "{reason}"
+        ),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    assert!(client.write_closed(), "the client was not told");
+}
+
+#[test]
+fn client_bytes_wait_while_mongod_is_being_connected() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    let upstream = fixture.upstream_ok();
+    let client = Script::new();
+    client.data(&op_msg());
+    let mut connection = fixture.accept(&client);
+    let ctx = fixture.ctx();
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    client.data(b"more");
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert!(!connection.is_relaying());
+    assert!(upstream.written().is_empty());
+    assert!(connection.deadline.is_some(), "no connect deadline");
+    assert_eq!(connection.ready(Side::Upstream, READY, &ctx), Step::Wait);
+    assert_eq!(connection.deadline, None);
+    let mut expected = op_msg();
+    expected.extend_from_slice(b"more");
+    assert_eq!(upstream.written(), expected);
+}
+
+#[test]
+fn connect_timeout_names_the_phase() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    fixture.upstream_ok();
+    let client = Script::new();
+    client.data(&op_msg());
+    let mut connection = fixture.accept(&client);
+    connection.ready(Side::Client, READY, &fixture.ctx());
+    assert_eq!(
+        connection.timed_out(),
+        "connecting to the upstream server timed out"
+    );
+    // Abandoned: nothing is left to drive.
+    assert_eq!(
+        connection.ready(Side::Client, READY, &fixture.ctx()),
+        Step::Close("internal: no phase".into())
+    );
+}
+
+#[test]
+fn handshake_timeout_on_an_ssl_only_port() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fixture = Fixture::new(Role::Server {
+        mode: SslMode::Require,
+        tls: Some(server_tls(dir.path())),
+    });
+    let client = Script::new();
+    client.data(&[0x16, 3, 1]);
+    let mut connection = fixture.accept(&client);
+    assert_eq!(
+        connection.ready(Side::Client, READY, &fixture.ctx()),
+        Step::Wait
+    );
+    assert_eq!(connection.timed_out(), "SSL handshake timed out");
+}
+
+#[test]
+fn plaintext_on_an_ssl_only_port_gets_mongods_words() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fixture = Fixture::new(Role::Server {
+        mode: SslMode::Require,
+        tls: Some(server_tls(dir.path())),
+    });
+    let client = Script::new();
+    client.data(&op_msg());
+    let mut connection = fixture.accept(&client);
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) | Step::CloseQuietly(reason) => assert!(
+            reason.contains("The server is configured to only allow SSL connections"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fixture.dial.calls.get(), 0);
+}
+
+#[test]
+fn a_relayed_connection_ends_when_both_peers_close() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    let upstream = fixture.upstream_ok();
+    let client = Script::new();
+    client.data(&op_msg()).read(ReadStep::Eof { clean: true });
+    upstream.data(b"reply").read(ReadStep::Eof { clean: true });
+    let mut connection = fixture.accept(&client);
+    let ctx = fixture.ctx();
+    connection.ready(Side::Client, READY, &ctx);
+    assert_eq!(
+        connection.ready(Side::Upstream, READY, &ctx),
+        Step::Close("closed by peers".into())
+    );
+    assert_eq!(client.written(), b"reply");
+    // The closing log line still has the counts.
+    assert_eq!(connection.bytes(), (op_msg().len() as u64, 5));
+}
+
+#[test]
+fn drain_on_shutdown_tells_a_relayed_client() {
+    let fixture = Fixture::plaintext(SslMode::Allow);
+    fixture.upstream_ok();
+    let client = Script::new();
+    client.data(&op_msg());
+    let mut connection = fixture.accept(&client);
+    let ctx = fixture.ctx();
+    connection.ready(Side::Client, READY, &ctx);
+    connection.ready(Side::Upstream, READY, &ctx);
+    assert!(connection.is_relaying());
+    assert_eq!(connection.bytes().0, op_msg().len() as u64);
+    connection.abandon();
+    assert!(
+        client.write_closed(),
+        "no half-close / close_notify on shutdown"
+    );
+    assert!(!connection.is_relaying());
+}
+
+#[test]
+fn the_tunnel_dials_at_once_and_holds_client_bytes() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Any context serves: the tunnel only needs one to exist here.
+    let _ = server_tls(dir.path());
+    let decision = crate::fips::decide(None).expect("no FIPS");
+    let trust = crate::tls::client::ClientTrust {
+        key_file: None,
+        ca_file: None,
+        crl_file: None,
+        allow_invalid_certificates: true,
+    };
+    let context = crate::tls::client::build(&trust, &decision).expect("client context");
+    let fixture = Fixture::new(Role::Tunnel(ClientContext::new(
+        context,
+        "db.example.net".into(),
+        false,
+    )));
+    let upstream = fixture.upstream_ok();
+    let client = Script::new();
+    client.data(b"plaintext from a local program");
+    let mut connection = fixture.accept(&client);
+    assert_eq!(fixture.dial.calls.get(), 1);
+    assert_eq!(
+        connection.ready(Side::Client, READY, &fixture.ctx()),
+        Step::Wait
+    );
+    assert!(upstream.written().is_empty());
+    // Connected: the TLS client hello goes out before any client byte.
+    assert_eq!(
+        connection.ready(Side::Upstream, READY, &fixture.ctx()),
+        Step::Wait
+    );
+    let hello = upstream.written();
+    assert_eq!(hello.first(), Some(&0x16), "not a TLS record");
+    assert_eq!(
+        connection.timed_out(),
+        "SSL handshake with the upstream server timed out"
+    );
+}

@@ -1,0 +1,133 @@
+//! Non-blocking TLS handshakes over any transport: a server accepting a
+//! client (then judged by the `PeerPolicy` fixed when it was accepted),
+//! and the tunnel's client connecting to a server (SNI and host name
+//! verification as the mongo shell does). Each call to `resume` goes as
+//! far as the transport allows and hands the handshake back when it must
+//! wait, so the event loop never blocks on it.
+
+use std::io::{Read, Write};
+use std::net::IpAddr;
+
+use openssl::ssl::{Ssl, SslStream};
+use openssl::x509::X509VerifyResult;
+
+use super::client::ClientContext;
+use super::pem::describe_name;
+use super::policy::{PeerPolicy, PeerVerdict};
+use super::server::ServerContext;
+use super::stream::{Io, TlsStream, classify_ssl_error};
+use crate::error::describe_openssl;
+
+/// A server-side handshake in progress.
+pub struct Accepting<S> {
+    stream: SslStream<S>,
+    policy: PeerPolicy,
+}
+
+/// Where a server-side handshake stands after `resume`.
+pub enum Accepted<S> {
+    /// Waiting for the transport.
+    Blocked(Accepting<S>),
+    /// It failed: the outcome (an EOF or OpenSSL's reason) and the
+    /// handshake, whose transport still knows the client's first bytes.
+    Failed(Io, Accepting<S>),
+    /// Done; what the peer policy says of the client.
+    Done(TlsStream<S>, PeerVerdict),
+}
+
+impl<S: Read + Write> Accepting<S> {
+    pub fn new(context: &ServerContext, transport: S) -> Result<Accepting<S>, String> {
+        let stream = Ssl::new(context.ssl_context())
+            .and_then(|ssl| SslStream::new(ssl, transport))
+            .map_err(|e| format!("cannot start SSL: {}", describe_openssl(&e)))?;
+        Ok(Accepting {
+            stream,
+            policy: context.policy(),
+        })
+    }
+
+    pub fn get_ref(&self) -> &S {
+        self.stream.get_ref()
+    }
+
+    pub fn resume(mut self) -> Accepted<S> {
+        if let Err(e) = self.stream.accept() {
+            return match classify_ssl_error(&e) {
+                Io::WantRead | Io::WantWrite => Accepted::Blocked(self),
+                outcome => Accepted::Failed(outcome, self),
+            };
+        }
+        let verdict = self.policy.judge_handshake(self.stream.ssl());
+        Accepted::Done(TlsStream::new(self.stream), verdict)
+    }
+}
+
+/// A client-side handshake in progress (the tunnel role).
+pub struct Connecting<S>(SslStream<S>);
+
+/// Where a client-side handshake stands after `resume`.
+pub enum Connected<S> {
+    Blocked(Connecting<S>),
+    /// It failed; why, with the certificate verification error if any.
+    Failed(String),
+    /// Done; the subject of the server's certificate ("none" without one).
+    Done(TlsStream<S>, String),
+}
+
+impl<S: Read + Write> Connecting<S> {
+    /// Prepares the client side: SNI for DNS names, and the host name (or
+    /// IP) the server certificate must carry.
+    pub fn new(context: &ClientContext, transport: S) -> Result<Connecting<S>, String> {
+        let mut ssl = Ssl::new(context.ssl_context())
+            .map_err(|e| format!("cannot start SSL: {}", describe_openssl(&e)))?;
+        let host = context.host();
+        let configured = match host.parse::<IpAddr>() {
+            Ok(ip) if context.verify_hostname() => ssl.param_mut().set_ip(ip),
+            Ok(_) => Ok(()),
+            Err(_) => ssl.set_hostname(host).and_then(|()| {
+                if context.verify_hostname() {
+                    ssl.param_mut().set_host(host)
+                } else {
+                    Ok(())
+                }
+            }),
+        };
+        configured.map_err(|e| {
+            format!(
+                "cannot set the server name {host}: {}",
+                describe_openssl(&e)
+            )
+        })?;
+        SslStream::new(ssl, transport)
+            .map(Connecting)
+            .map_err(|e| format!("cannot start SSL: {}", describe_openssl(&e)))
+    }
+
+    pub fn resume(mut self) -> Connected<S> {
+        if let Err(e) = self.0.connect() {
+            return match classify_ssl_error(&e) {
+                Io::WantRead | Io::WantWrite => Connected::Blocked(self),
+                outcome => {
+                    let verify = self.0.ssl().verify_result();
+                    let detail = if verify == X509VerifyResult::OK {
+                        String::new()
+                    } else {
+                        format!(" ({})", verify.error_string())
+                    };
+                    let why = match outcome {
+                        Io::Failed(why) => why,
+                        _ => "the server closed the connection".into(),
+                    };
+                    Connected::Failed(format!("{why}{detail}"))
+                }
+            };
+        }
+        let subject = self
+            .0
+            .ssl()
+            .peer_certificate()
+            .map(|c| describe_name(c.subject_name()))
+            .unwrap_or_else(|| "none".into());
+        Connected::Done(TlsStream::new(self.0), subject)
+    }
+}
