@@ -36,8 +36,10 @@ pub enum Error {
         what: String,
         source: openssl::error::ErrorStack,
     },
-    /// FIPS mode was asked for and could not be switched on.
-    Fips(crate::fips::FipsError),
+    /// FIPS mode was asked for and could not be switched on. Boxed as any
+    /// error because this module sits below the one that makes it; its
+    /// text is already the whole sentence.
+    Fips(Box<dyn std::error::Error + Send + Sync>),
     /// A listen address could not be bound.
     Bind { addr: SocketAddr, source: io::Error },
     /// The event loop itself failed (epoll could not be created, ...).
@@ -100,15 +102,9 @@ impl std::error::Error for Error {
             | Error::Bind { source, .. }
             | Error::Runtime { source, .. } => Some(source),
             Error::Tls { source, .. } => Some(source),
-            Error::Fips(e) => Some(e),
+            Error::Fips(e) => Some(e.as_ref()),
             Error::Options(_) | Error::File { .. } => None,
         }
-    }
-}
-
-impl From<crate::fips::FipsError> for Error {
-    fn from(e: crate::fips::FipsError) -> Error {
-        Error::Fips(e)
     }
 }
 
