@@ -16,12 +16,14 @@ use std::io::Write;
 use std::time::Duration;
 
 use openssl::asn1::Asn1Time;
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::store::X509StoreBuilder;
+use openssl::ssl::{SslContext, SslStream};
 use openssl::x509::{X509, X509VerifyResult};
 
 use crate::error::{Error, describe_openssl};
-use crate::tls::pem::{self, EXPIRY_WARNING_DAYS, describe_name};
+use crate::tls;
+use crate::tls::client::{ClientTrust, Named};
+use crate::tls::handshake::client_ssl;
+use crate::tls::pem::{EXPIRY_WARNING_DAYS, describe_name};
 use crate::wire;
 use bson::{Document, Value};
 use net::{Conn, Deadline, HandshakeFailure, Socket};
@@ -178,56 +180,47 @@ fn setup_failure(stack: openssl::error::ErrorStack) -> Failure {
     )
 }
 
-/// The client context: trust (the CA file only, or the system store),
-/// whether to enforce it, and the client certificate.
-fn client_context(options: &TlsOptions) -> Result<SslConnector, Failure> {
-    // Starts from OpenSSL's client defaults and the system trust store.
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(setup_failure)?;
-    if let Some(path) = &options.ca_file {
-        let certs = pem::load_ca_file("tlsCAFile", path).map_err(file_failure)?;
-        let mut store = X509StoreBuilder::new().map_err(setup_failure)?;
-        for cert in certs {
-            store.add_cert(cert).map_err(setup_failure)?;
-        }
-        // A CA file replaces the system store, as in the drivers: only
-        // that CA is trusted.
-        builder.set_cert_store(store.build());
-    }
-    if options.allow_invalid_certificates {
+/// The client context, from the same builder as the tunnel's (protocol
+/// floor, AEAD suites, CA file or the system store, client certificate),
+/// named in the connection string's terms.
+fn client_context(options: &TlsOptions) -> Result<SslContext, Failure> {
+    let named = |option, path: &Option<std::path::PathBuf>| path.clone().map(|path| (option, path));
+    let ca_file = named("tlsCAFile", &options.ca_file);
+    let key_file = named("tlsCertificateKeyFile", &options.certificate_key_file);
+    let trust = ClientTrust {
+        key_file: key_file.as_ref().map(|(option, path)| {
+            (
+                Named { option, path },
+                options.certificate_key_password.as_ref(),
+                "tlsCertificateKeyFilePassword",
+            )
+        }),
+        ca_file: ca_file
+            .as_ref()
+            .map(|(option, path)| Named { option, path }),
+        crl_file: None,
         // OpenSSL still verifies and records the result; it just does not
         // stop the handshake, so the report can say what it found.
-        builder.set_verify(SslVerifyMode::NONE);
-    }
-    if let Some(path) = &options.certificate_key_file {
-        let identity = pem::load_key_file(
-            "tlsCertificateKeyFile",
-            path,
-            options.certificate_key_password.as_ref(),
-            "tlsCertificateKeyFilePassword",
-        )
-        .map_err(file_failure)?;
-        builder
-            .set_certificate(&identity.cert)
-            .map_err(setup_failure)?;
-        builder
-            .set_private_key(&identity.key)
-            .map_err(setup_failure)?;
-        for cert in identity.chain {
-            builder.add_extra_chain_cert(cert).map_err(setup_failure)?;
-        }
-    }
-    Ok(builder.build())
+        allow_invalid_certificates: options.allow_invalid_certificates,
+    };
+    // `check` has no FIPS option: the decision is "off", which is also
+    // what lets it build a context at all.
+    let decision =
+        crate::fips::decide(None).map_err(|e| Failure::new(FailureKind::Usage, e.to_string()))?;
+    tls::client::build(&trust, &decision).map_err(|e| match e {
+        Error::Tls { source, .. } => setup_failure(source),
+        other => file_failure(other),
+    })
 }
 
 fn tls_handshake(
     target: &Target,
     options: &TlsOptions,
-    connector: &SslConnector,
+    context: &SslContext,
     socket: Socket,
     deadline: &Deadline,
     report: &mut Report,
 ) -> Result<SslStream<Socket>, Failure> {
-    let mut config = connector.configure().map_err(setup_failure)?;
     // Host name verification and SNI follow the host as written: a DNS
     // name is sent as SNI and matched against DNS names, an address only
     // against IP names. A unix socket has no host to check.
@@ -239,15 +232,12 @@ fn tls_handshake(
         Endpoint::Tcp {
             host: Host::Ip(ip), ..
         } => ip.to_string(),
-        Endpoint::Unix(_) => {
-            config.set_use_server_name_indication(false);
-            String::new()
-        }
+        Endpoint::Unix(_) => String::new(),
     };
-    let check_host = !domain.is_empty() && !options.allow_invalid_hostnames;
-    config.set_verify_hostname(check_host);
+    let host = (!domain.is_empty()).then_some(domain.as_str());
+    let ssl = client_ssl(context, host, !options.allow_invalid_hostnames).map_err(setup_failure)?;
     let mut tls = TlsReport::default();
-    match net::handshake(config, &domain, socket, deadline) {
+    match net::handshake(ssl, socket, deadline) {
         Ok(stream) => {
             let ssl = stream.ssl();
             tls.version = ssl.version_str().to_string();

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use openssl::ssl::{ConnectConfiguration, ErrorCode, HandshakeError, SslStream};
+use openssl::ssl::{ErrorCode, HandshakeError, Ssl, SslStream};
 use openssl::x509::{X509, X509VerifyResult};
 
 use super::report::{Failure, FailureKind};
@@ -209,8 +209,7 @@ pub enum HandshakeFailure {
 
 /// Runs the client handshake to completion or to the deadline.
 pub fn handshake(
-    config: ConnectConfiguration,
-    domain: &str,
+    ssl: Ssl,
     socket: Socket,
     deadline: &Deadline,
 ) -> Result<SslStream<Socket>, HandshakeFailure> {
@@ -218,7 +217,7 @@ pub fn handshake(
     socket
         .bound_by(deadline, WHAT)
         .map_err(HandshakeFailure::Other)?;
-    let mut attempt = config.connect(domain, socket);
+    let mut attempt = ssl.connect(socket);
     loop {
         match attempt {
             Ok(stream) => return Ok(stream),

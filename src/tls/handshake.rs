@@ -8,7 +8,8 @@
 use std::io::{Read, Write};
 use std::net::IpAddr;
 
-use openssl::ssl::{Ssl, SslStream};
+use openssl::error::ErrorStack;
+use openssl::ssl::{Ssl, SslContext, SslStream};
 use openssl::x509::X509VerifyResult;
 
 use super::client::ClientContext;
@@ -62,6 +63,30 @@ impl<S: Read + Write> Accepting<S> {
     }
 }
 
+/// A client's `Ssl` for one connection to `host` (`None`: a unix socket,
+/// which has no name): SNI for DNS names, and with `verify_hostname` the
+/// DNS name or IP address the server certificate must carry. The tunnel
+/// and `mongossl check` both start their connections here.
+pub fn client_ssl(
+    context: &SslContext,
+    host: Option<&str>,
+    verify_hostname: bool,
+) -> Result<Ssl, ErrorStack> {
+    let mut ssl = Ssl::new(context)?;
+    match host.map(|h| (h, h.parse::<IpAddr>())) {
+        None => {}
+        Some((_, Ok(ip))) if verify_hostname => ssl.param_mut().set_ip(ip)?,
+        Some((_, Ok(_))) => {}
+        Some((name, Err(_))) => {
+            ssl.set_hostname(name)?;
+            if verify_hostname {
+                ssl.param_mut().set_host(name)?;
+            }
+        }
+    }
+    Ok(ssl)
+}
+
 /// A client-side handshake in progress (the tunnel role).
 pub struct Connecting<S>(SslStream<S>);
 
@@ -78,26 +103,14 @@ impl<S: Read + Write> Connecting<S> {
     /// Prepares the client side: SNI for DNS names, and the host name (or
     /// IP) the server certificate must carry.
     pub fn new(context: &ClientContext, transport: S) -> Result<Connecting<S>, String> {
-        let mut ssl = Ssl::new(context.ssl_context())
-            .map_err(|e| format!("cannot start SSL: {}", describe_openssl(&e)))?;
         let host = context.host();
-        let configured = match host.parse::<IpAddr>() {
-            Ok(ip) if context.verify_hostname() => ssl.param_mut().set_ip(ip),
-            Ok(_) => Ok(()),
-            Err(_) => ssl.set_hostname(host).and_then(|()| {
-                if context.verify_hostname() {
-                    ssl.param_mut().set_host(host)
-                } else {
-                    Ok(())
-                }
-            }),
-        };
-        configured.map_err(|e| {
-            format!(
-                "cannot set the server name {host}: {}",
-                describe_openssl(&e)
-            )
-        })?;
+        let ssl = client_ssl(context.ssl_context(), Some(host), context.verify_hostname())
+            .map_err(|e| {
+                format!(
+                    "cannot set the server name {host}: {}",
+                    describe_openssl(&e)
+                )
+            })?;
         SslStream::new(ssl, transport)
             .map(Connecting)
             .map_err(|e| format!("cannot start SSL: {}", describe_openssl(&e)))
