@@ -1,5 +1,5 @@
 //! Build script: decides how this build can switch OpenSSL into FIPS mode
-//! (the `fips_route` cfg that src/fips.rs compiles against) and records the
+//! (the `fips_route` cfg that src/fips/ compiles against) and records the
 //! OpenSSL version it was built against for `mongossl --version`.
 //!
 //! openssl-sys is a direct dependency with `links = "openssl"`, so cargo hands

@@ -379,24 +379,38 @@ impl Connection {
         side: Side,
         ctx: &Context,
     ) -> (Phase, Step) {
-        if side == Side::Client {
-            // Client bytes wait in the kernel until mongod is there.
-            return (Phase::Connecting { client, upstream }, Step::Wait);
-        }
-        match upstream.connect_finished() {
-            Ok(false) => (Phase::Connecting { client, upstream }, Step::Wait),
-            Ok(true) => {
+        match self.upstream_connected(&upstream, side, ctx) {
+            None => (Phase::Connecting { client, upstream }, Step::Wait),
+            Some(Ok(())) => {
                 self.deadline = None;
                 log::debug!(target: &self.context, "connected to upstream {}", ctx.upstream);
                 let mut relay = Relay::new(client, Stream::Plain(upstream));
                 let step = self.relay(&mut relay);
                 (Phase::Relaying(relay), step)
             }
-            Err(e) => {
+            Some(Err(reason)) => {
                 let _ = client.close_write();
-                let reason = self.upstream_unavailable(ctx.upstream, &e);
                 (Phase::Gone, Step::Close(reason))
             }
+        }
+    }
+
+    /// Whether the upstream connect finished: `None` while it goes on
+    /// (client events are not its business: the client's bytes wait in the
+    /// kernel until mongod is there), else connected or why not.
+    fn upstream_connected(
+        &self,
+        upstream: &Socket,
+        side: Side,
+        ctx: &Context,
+    ) -> Option<Result<(), String>> {
+        if side == Side::Client {
+            return None;
+        }
+        match upstream.connect_finished() {
+            Ok(false) => None,
+            Ok(true) => Some(Ok(())),
+            Err(e) => Some(Err(self.upstream_unavailable(ctx.upstream, &e))),
         }
     }
 
@@ -409,28 +423,22 @@ impl Connection {
         side: Side,
         ctx: &Context,
     ) -> (Phase, Step) {
-        if side == Side::Client {
-            return (Phase::TunnelConnecting { client, upstream }, Step::Wait);
-        }
         let Role::Tunnel(tls) = ctx.role else {
             return (
                 Phase::Gone,
                 Step::Close("internal: no tunnel settings".into()),
             );
         };
-        match upstream.connect_finished() {
-            Ok(false) => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
-            Ok(true) => match Connecting::new(tls, upstream) {
+        match self.upstream_connected(&upstream, side, ctx) {
+            None => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
+            Some(Ok(())) => match Connecting::new(tls, upstream) {
                 Ok(handshake) => {
                     self.deadline = Some(ctx.now + ctx.handshake_timeout);
                     self.tunnel_handshake(client, handshake, ctx)
                 }
                 Err(reason) => (Phase::Gone, Step::Close(reason)),
             },
-            Err(e) => {
-                let reason = self.upstream_unavailable(ctx.upstream, &e);
-                (Phase::Gone, Step::Close(reason))
-            }
+            Some(Err(reason)) => (Phase::Gone, Step::Close(reason)),
         }
     }
 

@@ -70,6 +70,14 @@ impl Fixture {
         script
     }
 
+    /// A client that sent `first` accepted on this fixture's port.
+    fn client(&self, first: &[u8]) -> (Script, Connection) {
+        let client = Script::new();
+        client.data(first);
+        let connection = self.accept(&client);
+        (client, connection)
+    }
+
     fn accept(&self, client: &Script) -> Connection {
         let ctx = self.ctx();
         let deadline = ctx.now + ctx.handshake_timeout;
@@ -81,28 +89,9 @@ impl Fixture {
 
 /// A server context with a throwaway self-signed certificate.
 fn server_tls(dir: &std::path::Path) -> ServerContext {
-    use openssl::asn1::Asn1Time;
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::{X509, X509NameBuilder};
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "server").expect("CN");
-    let name = name.build();
-    let mut cert = X509::builder().expect("builder");
-    cert.set_subject_name(&name).expect("subject");
-    cert.set_issuer_name(&name).expect("issuer");
-    cert.set_pubkey(&key).expect("pubkey");
-    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
-        .expect("not before");
-    cert.set_not_after(&Asn1Time::days_from_now(365).expect("later"))
-        .expect("not after");
-    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    let (key, cert) = crate::tls::pem::self_signed(&[("CN", "server")]);
     let mut pem = key.private_key_to_pem_pkcs8().expect("key pem");
-    pem.extend(cert.build().to_pem().expect("cert pem"));
+    pem.extend(cert.to_pem().expect("cert pem"));
     let path = dir.join("server.pem");
     std::fs::write(&path, pem).expect("write pem");
     let settings = SslSettings {
@@ -119,6 +108,18 @@ fn server_tls(dir: &std::path::Path) -> ServerContext {
     let decision = crate::fips::decide(None).expect("no FIPS");
     let mut built = crate::tls::server::build(&settings, &decision, 1).expect("context");
     built.contexts.remove(0)
+}
+
+/// An SSL-only port (`requireSSL`) and the client that connected to it.
+fn ssl_only(dir: &std::path::Path, first_bytes: &[u8]) -> (Fixture, Script, Connection) {
+    let fixture = Fixture::new(Role::Server {
+        mode: SslMode::Require,
+        tls: Some(server_tls(dir)),
+    });
+    let client = Script::new();
+    client.data(first_bytes);
+    let connection = fixture.accept(&client);
+    (fixture, client, connection)
 }
 
 /// An OP_MSG header (16 bytes) and a few body bytes.
@@ -207,9 +208,7 @@ fn upstream_connect_failure_closes_with_the_reason() {
         .sockets
         .borrow_mut()
         .push_back(Err(io::ErrorKind::ConnectionRefused.into()));
-    let client = Script::new();
-    client.data(&op_msg());
-    let mut connection = fixture.accept(&client);
+    let (client, mut connection) = fixture.client(&op_msg());
     match connection.ready(Side::Client, READY, &fixture.ctx()) {
         Step::Close(reason) => assert!(
             reason.starts_with("upstream mongod 127.0.0.1:27018 unavailable"),
@@ -224,9 +223,7 @@ fn upstream_connect_failure_closes_with_the_reason() {
 fn client_bytes_wait_while_mongod_is_being_connected() {
     let fixture = Fixture::plaintext(SslMode::Allow);
     let upstream = fixture.upstream_ok();
-    let client = Script::new();
-    client.data(&op_msg());
-    let mut connection = fixture.accept(&client);
+    let (client, mut connection) = fixture.client(&op_msg());
     let ctx = fixture.ctx();
     assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
     client.data(b"more");
@@ -245,9 +242,7 @@ fn client_bytes_wait_while_mongod_is_being_connected() {
 fn connect_timeout_names_the_phase() {
     let fixture = Fixture::plaintext(SslMode::Allow);
     fixture.upstream_ok();
-    let client = Script::new();
-    client.data(&op_msg());
-    let mut connection = fixture.accept(&client);
+    let (_client, mut connection) = fixture.client(&op_msg());
     connection.ready(Side::Client, READY, &fixture.ctx());
     assert_eq!(
         connection.timed_out(),
@@ -263,13 +258,7 @@ fn connect_timeout_names_the_phase() {
 #[test]
 fn handshake_timeout_on_an_ssl_only_port() {
     let dir = tempfile::tempdir().expect("dir");
-    let fixture = Fixture::new(Role::Server {
-        mode: SslMode::Require,
-        tls: Some(server_tls(dir.path())),
-    });
-    let client = Script::new();
-    client.data(&[0x16, 3, 1]);
-    let mut connection = fixture.accept(&client);
+    let (fixture, _client, mut connection) = ssl_only(dir.path(), &[0x16, 3, 1]);
     assert_eq!(
         connection.ready(Side::Client, READY, &fixture.ctx()),
         Step::Wait
@@ -280,13 +269,7 @@ fn handshake_timeout_on_an_ssl_only_port() {
 #[test]
 fn plaintext_on_an_ssl_only_port_gets_mongods_words() {
     let dir = tempfile::tempdir().expect("dir");
-    let fixture = Fixture::new(Role::Server {
-        mode: SslMode::Require,
-        tls: Some(server_tls(dir.path())),
-    });
-    let client = Script::new();
-    client.data(&op_msg());
-    let mut connection = fixture.accept(&client);
+    let (fixture, _client, mut connection) = ssl_only(dir.path(), &op_msg());
     match connection.ready(Side::Client, READY, &fixture.ctx()) {
         Step::Close(reason) | Step::CloseQuietly(reason) => assert!(
             reason.contains("The server is configured to only allow SSL connections"),
@@ -320,9 +303,7 @@ fn a_relayed_connection_ends_when_both_peers_close() {
 fn drain_on_shutdown_tells_a_relayed_client() {
     let fixture = Fixture::plaintext(SslMode::Allow);
     fixture.upstream_ok();
-    let client = Script::new();
-    client.data(&op_msg());
-    let mut connection = fixture.accept(&client);
+    let (client, mut connection) = fixture.client(&op_msg());
     let ctx = fixture.ctx();
     connection.ready(Side::Client, READY, &ctx);
     connection.ready(Side::Upstream, READY, &ctx);

@@ -59,33 +59,41 @@ impl Readiness {
         self.writable || (self.write_wants_read && self.readable)
     }
 
-    /// Records a would-block from a read; the flag it clears comes back
-    /// with the next event.
-    fn read_blocked(&mut self, io: &Io) {
-        match io {
-            Io::WantWrite => {
-                self.writable = false;
-                self.read_wants_write = true;
-            }
-            _ => {
-                self.readable = false;
-                self.read_wants_write = false;
-            }
+    /// Records a would-block of a read or a write: on its own readiness,
+    /// or (TLS) on the other one, which it then waits for. The flag it
+    /// clears comes back with the next event.
+    fn blocked(&mut self, op: Op, io: &Io) {
+        let on_other = matches!(
+            (op, io),
+            (Op::Read, Io::WantWrite) | (Op::Write, Io::WantRead)
+        );
+        let (own, other, waits_for_other) = match op {
+            Op::Read => (
+                &mut self.readable,
+                &mut self.writable,
+                &mut self.read_wants_write,
+            ),
+            Op::Write => (
+                &mut self.writable,
+                &mut self.readable,
+                &mut self.write_wants_read,
+            ),
+        };
+        if on_other {
+            *other = false;
+            *waits_for_other = true;
+        } else {
+            *own = false;
+            *waits_for_other = false;
         }
     }
+}
 
-    fn write_blocked(&mut self, io: &Io) {
-        match io {
-            Io::WantRead => {
-                self.readable = false;
-                self.write_wants_read = true;
-            }
-            _ => {
-                self.writable = false;
-                self.write_wants_read = false;
-            }
-        }
-    }
+/// What blocked.
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
 }
 
 /// One stream with what is known of its readiness.
@@ -145,7 +153,7 @@ impl Direction {
                 }
                 Io::Failed(why) => return Err(Fault::Source(why)),
                 blocked => {
-                    source.ready.read_blocked(&blocked);
+                    source.ready.blocked(Op::Read, &blocked);
                     self.buffer.release();
                     break;
                 }
@@ -159,7 +167,7 @@ impl Direction {
                 }
                 Io::Failed(why) => return Err(Fault::Sink(why)),
                 Io::Eof { .. } => return Err(Fault::SinkClosed),
-                blocked => sink.ready.write_blocked(&blocked),
+                blocked => sink.ready.blocked(Op::Write, &blocked),
             }
         }
         if self.source_eof.is_some()
@@ -174,7 +182,7 @@ impl Direction {
                     progress = true;
                 }
                 Io::Failed(why) => return Err(Fault::Sink(why)),
-                blocked => sink.ready.write_blocked(&blocked),
+                blocked => sink.ready.blocked(Op::Write, &blocked),
             }
         }
         Ok(progress)

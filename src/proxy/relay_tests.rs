@@ -16,6 +16,17 @@ fn pair() -> (Relay<Script>, Script, Script) {
     )
 }
 
+/// Drives the relay and expects it to wait for the next event.
+fn idle(relay: &mut Relay<Script>) {
+    assert_eq!(relay.drive(), Progress::Idle);
+}
+
+/// Drives the relay to a wait, and checks what `sink` has received so far.
+fn idle_then(relay: &mut Relay<Script>, sink: &Script, expected: &[u8]) {
+    idle(relay);
+    assert_eq!(sink.written(), expected);
+}
+
 const BOTH: Ready = Ready {
     readable: true,
     writable: true,
@@ -26,8 +37,7 @@ fn bytes_pass_both_ways_unchanged() {
     let (mut relay, client, upstream) = pair();
     client.data(b"hello ").data(b"mongod");
     upstream.data(b"hello client");
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"hello mongod");
+    idle_then(&mut relay, &upstream, b"hello mongod");
     assert_eq!(client.written(), b"hello client");
     assert_eq!(relay.bytes(), (12, 12));
 }
@@ -39,14 +49,11 @@ fn partial_writes_keep_the_rest_for_later() {
     upstream
         .write(WriteStep::Take(3))
         .write(WriteStep::Block(Io::WantWrite));
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"012");
+    idle_then(&mut relay, &upstream, b"012");
     // Nothing moves until the upstream socket says it is writable again.
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"012");
+    idle_then(&mut relay, &upstream, b"012");
     relay.on_ready(Side::Upstream, BOTH);
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"0123456789");
+    idle_then(&mut relay, &upstream, b"0123456789");
 }
 
 #[test]
@@ -56,21 +63,19 @@ fn a_blocked_read_waits_for_the_next_event() {
         .data(b"ab")
         .read(ReadStep::Block(Io::WantRead))
         .data(b"cd");
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"ab");
+    idle_then(&mut relay, &upstream, b"ab");
     let calls = client.read_calls();
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     assert_eq!(client.read_calls(), calls, "read again without an event");
     relay.on_ready(Side::Client, BOTH);
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"abcd");
+    idle_then(&mut relay, &upstream, b"abcd");
 }
 
 #[test]
 fn a_tls_read_that_wants_write_resumes_when_writable() {
     let (mut relay, client, upstream) = pair();
     client.read(ReadStep::Block(Io::WantWrite)).data(b"xy");
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     assert!(upstream.written().is_empty());
     // Writable only, not readable: that is what the read waited for.
     relay.on_ready(
@@ -80,18 +85,16 @@ fn a_tls_read_that_wants_write_resumes_when_writable() {
             writable: true,
         },
     );
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"xy");
+    idle_then(&mut relay, &upstream, b"xy");
 }
 
 #[test]
 fn bytes_openssl_holds_are_read_without_an_event() {
     let (mut relay, client, upstream) = pair();
     client.read(ReadStep::Block(Io::WantRead)).data(b"pending");
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     client.set_buffered(true);
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"pending");
+    idle_then(&mut relay, &upstream, b"pending");
 }
 
 #[test]
@@ -101,14 +104,12 @@ fn client_half_close_reaches_mongod_after_its_bytes() {
         .data(b"last words")
         .read(ReadStep::Eof { clean: true });
     upstream.write(WriteStep::Take(4));
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(upstream.written(), b"last words");
+    idle_then(&mut relay, &upstream, b"last words");
     assert!(upstream.write_closed());
     // mongod can still answer the half-closed client.
     upstream.data(b"reply");
     relay.on_ready(Side::Upstream, BOTH);
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(client.written(), b"reply");
+    idle_then(&mut relay, &client, b"reply");
     assert!(!client.write_closed());
 }
 
@@ -116,8 +117,7 @@ fn client_half_close_reaches_mongod_after_its_bytes() {
 fn mongod_half_close_reaches_the_client_then_both_end() {
     let (mut relay, client, upstream) = pair();
     upstream.data(b"bye").read(ReadStep::Eof { clean: true });
-    assert_eq!(relay.drive(), Progress::Idle);
-    assert_eq!(client.written(), b"bye");
+    idle_then(&mut relay, &client, b"bye");
     assert!(
         client.write_closed(),
         "close_notify / half-close not passed on"
@@ -150,14 +150,14 @@ fn back_pressure_stops_reading_while_the_buffer_is_full() {
     let big = vec![7u8; 3 * CAPACITY];
     client.data(&big);
     upstream.write(WriteStep::Block(Io::WantWrite));
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     // One buffer's worth read, the rest left in the client's socket.
     assert_eq!(relay.bytes().0, CAPACITY as u64);
     assert!(upstream.written().is_empty());
     assert_eq!(client.unread_steps(), 1);
     relay.on_ready(Side::Upstream, BOTH);
     relay.on_ready(Side::Client, BOTH);
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     assert_eq!(upstream.written(), big);
 }
 
@@ -216,6 +216,6 @@ fn a_busy_connection_yields_to_the_others() {
     assert_eq!(relay.drive(), Progress::Yield);
     assert_eq!(upstream.written().len(), MAX_ROUNDS);
     assert_eq!(relay.drive(), Progress::Yield);
-    assert_eq!(relay.drive(), Progress::Idle);
+    idle(&mut relay);
     assert_eq!(upstream.written().len(), 2 * MAX_ROUNDS);
 }

@@ -14,7 +14,7 @@ use openssl::x509::verify::X509VerifyFlags;
 
 use super::ffi;
 use super::pem;
-use super::server::{apply_protocol_policy, tls_error};
+use super::server::{apply_protocol_policy, tls_error, use_identity};
 use crate::config::{Password, TunnelSettings};
 use crate::error::Error;
 use crate::fips::FipsDecision;
@@ -46,17 +46,7 @@ pub fn build(trust: &ClientTrust, fips: &FipsDecision) -> Result<SslContext, Err
     apply_protocol_policy(&mut builder, fips.is_fips())?;
     if let Some((file, password, password_option)) = trust.key_file {
         let identity = pem::load_key_file(file.option, file.path, password, password_option)?;
-        builder
-            .set_private_key(&identity.key)
-            .map_err(tls_error("using the client key"))?;
-        builder
-            .set_certificate(&identity.cert)
-            .map_err(tls_error("using the client certificate"))?;
-        for extra in identity.chain {
-            builder
-                .add_extra_chain_cert(extra)
-                .map_err(tls_error("adding a chain certificate"))?;
-        }
+        use_identity(&mut builder, &identity)?;
     }
     let mut store = X509StoreBuilder::new().map_err(tls_error("creating the CA store"))?;
     match trust.ca_file {

@@ -202,6 +202,33 @@ pub fn describe_name(name: &openssl::x509::X509NameRef) -> String {
     parts.into_iter().rev().collect::<Vec<_>>().join(",")
 }
 
+/// A throwaway P-256 key and self-signed certificate named by `entries`
+/// (`[("O", "Test"), ("CN", "client")]`), for unit tests.
+#[cfg(test)]
+pub(crate) fn self_signed(entries: &[(&str, &str)]) -> (PKey<Private>, X509) {
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::x509::X509NameBuilder;
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    for (field, value) in entries {
+        name.append_entry_by_text(field, value).expect("name entry");
+    }
+    let name = name.build();
+    let mut cert = X509::builder().expect("builder");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("pubkey");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
+        .expect("not before");
+    cert.set_not_after(&Asn1Time::days_from_now(30).expect("later"))
+        .expect("not after");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    (key, cert.build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

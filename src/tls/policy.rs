@@ -133,30 +133,10 @@ fn first_verify_error(ssl: &SslRef) -> X509VerifyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openssl::asn1::Asn1Time;
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::{X509, X509NameBuilder};
+    use openssl::x509::X509;
 
     fn certificate() -> X509 {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-        let mut name = X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("O", "Test").expect("O");
-        name.append_entry_by_text("CN", "client").expect("CN");
-        let name = name.build();
-        let mut b = X509::builder().expect("builder");
-        b.set_subject_name(&name).expect("subject");
-        b.set_issuer_name(&name).expect("issuer");
-        b.set_pubkey(&key).expect("pubkey");
-        b.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
-            .expect("nb");
-        b.set_not_after(&Asn1Time::days_from_now(1).expect("later"))
-            .expect("na");
-        b.sign(&key, MessageDigest::sha256()).expect("sign");
-        b.build()
+        crate::tls::pem::self_signed(&[("O", "Test"), ("CN", "client")]).1
     }
 
     fn judge(

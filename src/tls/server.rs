@@ -186,17 +186,7 @@ fn make_context(
         settings.protocols,
         settings.cipher_config.as_deref(),
     )?;
-    builder
-        .set_private_key(&identity.key)
-        .map_err(tls_error("using the private key"))?;
-    builder
-        .set_certificate(&identity.cert)
-        .map_err(tls_error("using the certificate"))?;
-    for extra in &identity.chain {
-        builder
-            .add_extra_chain_cert(extra.clone())
-            .map_err(tls_error("adding a chain certificate"))?;
-    }
+    use_identity(&mut builder, identity)?;
     builder.check_private_key().map_err(|e| {
         Error::file(
             "sslPEMKeyFile",
@@ -269,6 +259,26 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
             );
         }
     }
+}
+
+/// Presents this key, its certificate and the rest of the chain (every
+/// context that has an identity: the server's, a client's).
+pub(crate) fn use_identity(
+    builder: &mut SslContextBuilder,
+    identity: &pem::KeyAndChain,
+) -> Result<(), Error> {
+    builder
+        .set_private_key(&identity.key)
+        .map_err(tls_error("using the private key"))?;
+    builder
+        .set_certificate(&identity.cert)
+        .map_err(tls_error("using the certificate"))?;
+    for extra in &identity.chain {
+        builder
+            .add_extra_chain_cert(extra.clone())
+            .map_err(tls_error("adding a chain certificate"))?;
+    }
+    Ok(())
 }
 
 /// Protocol versions, suites, groups and modes shared by every context
