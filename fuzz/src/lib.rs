@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use mongossl::config::SslSettings;
-use mongossl::config::options::RawOptions;
+use mongossl::config::raw::RawOptions;
 use mongossl::tls::server::ServerTls;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;

@@ -5,26 +5,21 @@
 
 use std::path::Path;
 
-use super::options::{self, Kind, RawOptions};
+use super::options;
+use super::raw::{FileOptions, RawOptions, file_value};
+use super::table::{self, Kind};
 use super::yaml;
 use crate::error::Error;
-
-/// A config file's options, and what deserves a warning once logging is up.
-#[derive(Debug, Default)]
-pub struct FileOptions {
-    pub raw: RawOptions,
-    pub warnings: Vec<String>,
-}
 
 /// Reads and parses a config file of either format; twin names
 /// (`tlsCAFile`, `net.tls.CAFile`) are folded onto their `ssl*` names.
 pub fn read(path: &Path) -> Result<FileOptions, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        option: "config",
+        option: table::CONFIG.name,
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |cause: String| Error::file("config", path, cause);
+    let bad = |cause: String| Error::file(table::CONFIG.name, path, cause);
     let mut read = parse(&text).map_err(bad)?;
     read.raw = options::fold_twins(read.raw).map_err(|e| bad(e.to_string()))?;
     Ok(read)
@@ -79,23 +74,15 @@ pub fn parse_ini(text: &str) -> Result<RawOptions, String> {
             ));
         };
         let (key, value) = (key.trim(), strip_quotes(value.trim()));
-        let spec = options::find(key)
+        let spec = table::find(key)
             .filter(|s| s.in_file)
             .ok_or_else(|| format!("line {number}: unknown option '{key}'"))?;
-        let value = match spec.kind {
-            Kind::Value if value.is_empty() => {
-                return Err(format!("line {number}: '{key}' needs a value"));
-            }
-            Kind::Value => value.to_string(),
-            Kind::Flag => parse_bool(value)
-                .ok_or_else(|| bad_bool(number, key, value))?
-                .to_string(),
-            Kind::Count => match (parse_bool(value), value.parse::<u8>()) {
-                (Some(on), _) => u8::from(on).to_string(),
-                (None, Ok(n)) => n.to_string(),
-                _ => return Err(bad_bool(number, key, value)),
-            },
-        };
+        if spec.kind == Kind::Value && value.is_empty() {
+            return Err(format!("line {number}: '{key}' needs a value"));
+        }
+        let value = file_value(spec.kind, value).ok_or_else(|| {
+            format!("line {number}: '{key}' must be true or false, found '{value}'")
+        })?;
         if raw.insert(spec.name, value).is_some() {
             return Err(format!("line {number}: '{key}' given more than once"));
         }
@@ -114,18 +101,6 @@ fn strip_quotes(value: &str) -> &str {
     }
 }
 
-pub(super) fn parse_bool(value: &str) -> Option<bool> {
-    match value {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-fn bad_bool(number: usize, key: &str, value: &str) -> String {
-    format!("line {number}: '{key}' must be true or false, found '{value}'")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,19 +111,15 @@ mod tests {
             "# mongod 2.4 style\nport = 27018\n\nsslOnNormalPorts = true\nsslPEMKeyFile = \"/etc/ssl/mongodb.pem\"\nsslWeakCertificateValidation = false\n",
         )
         .expect("valid");
-        assert_eq!(raw.get("port").map(String::as_str), Some("27018"));
-        assert_eq!(
-            raw.get("sslOnNormalPorts").map(String::as_str),
-            Some("true")
-        );
-        assert_eq!(
-            raw.get("sslPEMKeyFile").map(String::as_str),
-            Some("/etc/ssl/mongodb.pem")
-        );
-        assert_eq!(
-            raw.get("sslWeakCertificateValidation").map(String::as_str),
-            Some("false")
-        );
+        for (name, value) in [
+            ("port", "27018"),
+            ("sslOnNormalPorts", "true"),
+            ("sslPEMKeyFile", "/etc/ssl/mongodb.pem"),
+            ("sslWeakCertificateValidation", "false"),
+        ] {
+            assert_eq!(raw.get(name).map(String::as_str), Some(value), "{name}");
+        }
+        assert_eq!(raw.len(), 4, "{raw:?}");
     }
 
     #[test]
@@ -192,25 +163,16 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_refused() {
-        assert!(
-            parse_ini("sslOnNormalPorts\n")
-                .expect_err("no =")
-                .contains("line 1")
-        );
-        assert!(
-            parse_ini("sslOnNormalPorts = maybe\n")
-                .expect_err("bad bool")
-                .contains("true or false")
-        );
-        assert!(
-            parse_ini("config = x\n")
-                .expect_err("not in file")
-                .contains("unknown")
-        );
-        assert!(
-            parse_ini("port = 1\nport = 2\n")
-                .expect_err("twice")
-                .contains("more than once")
-        );
+        for (text, needle) in [
+            ("sslOnNormalPorts\n", "line 1"),
+            ("sslOnNormalPorts = maybe\n", "true or false"),
+            ("verbose = many\n", "true or false"),
+            ("port =\n", "needs a value"),
+            ("config = x\n", "unknown"),
+            ("port = 1\nport = 2\n", "more than once"),
+        ] {
+            let err = parse_ini(text).expect_err(text);
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
     }
 }

@@ -1,319 +1,24 @@
-//! The option table (mongod's spelling) and the command-line parser: one
-//! table serves getopts, `--help` and the config-file key check, so a key
-//! valid on the command line is valid in a config file and vice versa.
+//! The command line: getopts reads it by the option table, `--help` is
+//! printed from the same table, and second names (`--tls*`) are folded
+//! onto the `ssl*` names they stand for, here and for config files alike.
 
 use std::collections::BTreeMap;
 
+use super::raw::RawOptions;
+use super::table::{self, ASKABLE, Kind, OPTIONS, find};
 use crate::error::Error;
-
-/// How an option takes its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Present or not; `key = true|false` in a config file.
-    Flag,
-    /// Takes one value.
-    Value,
-    /// May repeat (`-vvv`); `key = true|false|N` in a config file.
-    Count,
-}
-
-/// One option of mongossl.
-pub struct OptionSpec {
-    pub name: &'static str,
-    pub short: &'static str,
-    pub kind: Kind,
-    pub hint: &'static str,
-    pub help: &'static str,
-    /// Whether the option may stand in a config file.
-    pub in_file: bool,
-    /// For a second name of an option (mongod 4.2's `--tls*` names, the
-    /// 3.0 `--sslAllowConnectionsWithoutCertificates`): the name it stands
-    /// for, under which validation finds its value.
-    pub twin_of: Option<&'static str>,
-}
-
-const fn spec(
-    name: &'static str,
-    kind: Kind,
-    hint: &'static str,
-    help: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        short: "",
-        kind,
-        hint,
-        help,
-        in_file: true,
-        twin_of: None,
-    }
-}
-
-/// A second name of `$of`, with the same kind and value hint; a macro so
-/// the help text can name the twin at compile time.
-macro_rules! twin {
-    ($name:literal, $of:literal, $kind:expr, $hint:literal $(,)?) => {
-        OptionSpec {
-            twin_of: Some($of),
-            ..spec($name, $kind, $hint, concat!("the same as --", $of))
-        }
-    };
-}
-
-/// Every option, in `--help` order.
-pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        short: "h",
-        in_file: false,
-        ..spec("help", Kind::Flag, "", "show this usage information")
-    },
-    OptionSpec {
-        in_file: false,
-        ..spec(
-            "version",
-            Kind::Flag,
-            "",
-            "show version and OpenSSL/FIPS information",
-        )
-    },
-    OptionSpec {
-        short: "f",
-        in_file: false,
-        ..spec(
-            "config",
-            Kind::Value,
-            "FILE",
-            "configuration file (key = value lines); command-line options win",
-        )
-    },
-    OptionSpec {
-        short: "v",
-        ..spec("verbose", Kind::Count, "", "more log detail (-vv for more)")
-    },
-    spec("quiet", Kind::Flag, "", "less log output"),
-    spec(
-        "logpath",
-        Kind::Value,
-        "FILE",
-        "log to FILE instead of stderr",
-    ),
-    spec(
-        "logappend",
-        Kind::Flag,
-        "",
-        "append to --logpath instead of rotating the old file aside",
-    ),
-    spec(
-        "port",
-        Kind::Value,
-        "N",
-        "listen port (default 27017; 0 picks a free port and logs it)",
-    ),
-    spec(
-        "bind_ip",
-        Kind::Value,
-        "ADDR[,ADDR]",
-        "listen addresses (default 127.0.0.1; IPv6 accepted)",
-    ),
-    spec(
-        "upstream",
-        Kind::Value,
-        "ADDR",
-        "the plaintext mongod: HOST:PORT, [V6]:PORT or a unix socket path (required)",
-    ),
-    spec(
-        "maxConns",
-        Kind::Value,
-        "N",
-        "refuse connections beyond N (default 1000000)",
-    ),
-    spec(
-        "sslOnNormalPorts",
-        Kind::Flag,
-        "",
-        "use SSL on the listen port, for every connection",
-    ),
-    spec(
-        "sslPEMKeyFile",
-        Kind::Value,
-        "FILE",
-        "PEM file with the private key and the certificate (and its chain)",
-    ),
-    spec(
-        "sslPEMKeyPassword",
-        Kind::Value,
-        "PASS",
-        "password of an encrypted private key in --sslPEMKeyFile",
-    ),
-    spec(
-        "sslCAFile",
-        Kind::Value,
-        "FILE",
-        "CA certificates: clients must present a certificate signed by them",
-    ),
-    spec(
-        "sslCRLFile",
-        Kind::Value,
-        "FILE",
-        "certificate revocation list: revoked clients are refused",
-    ),
-    spec(
-        "sslWeakCertificateValidation",
-        Kind::Flag,
-        "",
-        "let clients without a certificate in (invalid certificates are still refused)",
-    ),
-    spec(
-        "sslFIPSMode",
-        Kind::Flag,
-        "",
-        "activate FIPS 140-2 mode before any SSL context exists",
-    ),
-    spec(
-        "sslFIPSConfig",
-        Kind::Value,
-        "FILE",
-        "OpenSSL config that includes the FIPS module's fipsmodule.cnf",
-    ),
-    spec(
-        "sslHandshakeTimeoutSecs",
-        Kind::Value,
-        "SECS",
-        "close connections whose SSL handshake takes longer (default 10)",
-    ),
-    spec(
-        "sslMode",
-        Kind::Value,
-        "MODE",
-        "disabled|allowSSL|preferSSL|requireSSL (--sslOnNormalPorts = requireSSL)",
-    ),
-    spec(
-        "client",
-        Kind::Flag,
-        "",
-        "client tunnel: plaintext on --port, SSL to the server at --upstream",
-    ),
-    spec(
-        "ssl",
-        Kind::Flag,
-        "",
-        "client tunnel: connect to the server with SSL",
-    ),
-    spec(
-        "sslAllowInvalidCertificates",
-        Kind::Flag,
-        "",
-        "server: let clients with an invalid certificate in, logging why; client tunnel: do not verify the server's certificate",
-    ),
-    spec(
-        "sslAllowInvalidHostnames",
-        Kind::Flag,
-        "",
-        "client tunnel: do not check the server certificate's host names",
-    ),
-    spec(
-        "sslDisabledProtocols",
-        Kind::Value,
-        "LIST",
-        "TLS1_0,TLS1_1,TLS1_2,TLS1_3 or none (TLS 1.0 and 1.1 stay off regardless)",
-    ),
-    spec(
-        "sslCipherConfig",
-        Kind::Value,
-        "CIPHERS",
-        "OpenSSL cipher list for TLS 1.2 (AEAD suites with certificates only)",
-    ),
-    spec(
-        "sslSessionTickets",
-        Kind::Value,
-        "N",
-        "TLS 1.3 session tickets per full handshake, for resumption (default 0)",
-    ),
-    spec(
-        "idleTimeoutSecs",
-        Kind::Value,
-        "SECS",
-        "close relayed connections without traffic for SECS (default 0: never)",
-    ),
-    spec(
-        "threads",
-        Kind::Value,
-        "N",
-        "event loops, one per thread (default: one per CPU core)",
-    ),
-    spec(
-        "shutdownTimeoutSecs",
-        Kind::Value,
-        "SECS",
-        "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
-    ),
-    twin!(
-        "sslAllowConnectionsWithoutCertificates",
-        "sslWeakCertificateValidation",
-        Kind::Flag,
-        "",
-    ),
-    twin!("tlsMode", "sslMode", Kind::Value, "MODE"),
-    twin!(
-        "tlsCertificateKeyFile",
-        "sslPEMKeyFile",
-        Kind::Value,
-        "FILE"
-    ),
-    twin!(
-        "tlsCertificateKeyFilePassword",
-        "sslPEMKeyPassword",
-        Kind::Value,
-        "PASS",
-    ),
-    twin!("tlsCAFile", "sslCAFile", Kind::Value, "FILE"),
-    twin!("tlsCRLFile", "sslCRLFile", Kind::Value, "FILE"),
-    twin!(
-        "tlsAllowConnectionsWithoutCertificates",
-        "sslWeakCertificateValidation",
-        Kind::Flag,
-        "",
-    ),
-    twin!(
-        "tlsAllowInvalidCertificates",
-        "sslAllowInvalidCertificates",
-        Kind::Flag,
-        "",
-    ),
-    twin!("tlsFIPSMode", "sslFIPSMode", Kind::Flag, ""),
-    twin!(
-        "tlsDisabledProtocols",
-        "sslDisabledProtocols",
-        Kind::Value,
-        "LIST",
-    ),
-    twin!("tlsCipherConfig", "sslCipherConfig", Kind::Value, "CIPHERS"),
-];
-
-/// Options whose bare form (no value) means "ask for it": the key
-/// password, prompted for on a terminal or read from a systemd credential.
-const ASKABLE: &[&str] = &["sslPEMKeyPassword", "tlsCertificateKeyFilePassword"];
 
 /// The value an askable option holds when it was given without one.
 pub const ASK: &str = "";
-
-/// Looks an option up by its long name.
-pub fn find(name: &str) -> Option<&'static OptionSpec> {
-    OPTIONS.iter().find(|o| o.name == name)
-}
-
-/// Option values as text, keyed by long name, before validation. Flags hold
-/// `"true"` or `"false"`, counts a number.
-pub type RawOptions = BTreeMap<&'static str, String>;
 
 /// The getopts description of every option.
 pub fn make_opts() -> getopts::Options {
     let mut opts = getopts::Options::new();
     for o in OPTIONS {
         match o.kind {
-            Kind::Flag => opts.optflag(o.short, o.name, o.help),
-            Kind::Count => opts.optflagmulti(o.short, o.name, o.help),
-            Kind::Value => opts.optopt(o.short, o.name, o.help, o.hint),
+            Kind::Flag => opts.optflag(o.short, o.name, &o.help_text()),
+            Kind::Count => opts.optflagmulti(o.short, o.name, &o.help_text()),
+            Kind::Value => opts.optopt(o.short, o.name, &o.help_text(), o.hint),
         };
     }
     opts
@@ -435,7 +140,7 @@ pub fn fold_twins(raw: RawOptions) -> Result<RawOptions, Error> {
             continue;
         };
         let canonical = spec.twin_of.unwrap_or(spec.name);
-        let value = if name == "tlsMode" {
+        let value = if name == table::TLS_MODE.name {
             tls_mode_as_ssl_mode(&value)?
         } else {
             value
@@ -472,7 +177,8 @@ fn tls_mode_as_ssl_mode(value: &str) -> Result<String, Error> {
         "requireTLS" => "requireSSL",
         _ => {
             return Err(Error::options(format!(
-                "--tlsMode: '{value}' is not one of disabled, allowTLS, preferTLS, requireTLS"
+                "--{}: '{value}' is not one of disabled, allowTLS, preferTLS, requireTLS",
+                table::TLS_MODE.name
             )));
         }
     };
@@ -516,15 +222,6 @@ mod tests {
     fn stray_argument_is_refused() {
         let err = from_args(&args(&["stray"])).expect_err("stray");
         assert!(err.to_string().contains("stray"), "{err}");
-    }
-
-    #[test]
-    fn every_twin_stands_for_an_option_of_its_kind() {
-        for o in OPTIONS.iter().filter(|o| o.twin_of.is_some()) {
-            let of = o.twin_of.and_then(find).expect("twin of a known option");
-            assert_eq!(o.kind, of.kind, "{}", o.name);
-            assert!(of.twin_of.is_none(), "{} is a twin of a twin", o.name);
-        }
     }
 
     #[test]

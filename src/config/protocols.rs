@@ -30,7 +30,7 @@ pub struct Parsed {
 /// `TLS1_3`, the older `noTLS1_x` spellings mongod still takes, or `none`
 /// alone (mongod's way of turning TLS 1.0 back on, which mongossl does not).
 pub fn parse(list: &str) -> Result<Parsed, String> {
-    let option = "--sslDisabledProtocols";
+    let option = format!("--{}", super::table::SSL_DISABLED_PROTOCOLS.name);
     if list.trim() == "none" {
         return Ok(Parsed {
             protocols: Protocols::default(),

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::options::RawOptions;
+use super::raw::{RawOptions, Values};
+use super::table::*;
 use super::{Password, parse_upstream};
 use crate::error::Error;
 
@@ -26,35 +27,40 @@ pub struct TunnelSettings {
 }
 
 /// Options that belong to the server role only.
-const SERVER_ONLY: &[&str] = &[
-    "sslOnNormalPorts",
-    "sslMode",
-    "sslWeakCertificateValidation",
-    "sslDisabledProtocols",
-    "sslCipherConfig",
+const SERVER_ONLY: &[OptionSpec] = &[
+    SSL_ON_NORMAL_PORTS,
+    SSL_MODE,
+    SSL_WEAK_CERTIFICATE_VALIDATION,
+    SSL_DISABLED_PROTOCOLS,
+    SSL_CIPHER_CONFIG,
 ];
 
 /// Validates the tunnel's options (the mongo shell's rules).
 pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
-    let flag = |name: &str| raw.get(name).is_some_and(|v| v == "true");
-    let given = |name: &str| raw.get(name).is_some_and(|v| v != "false");
-    if let Some(name) = SERVER_ONLY.iter().find(|n| given(n)) {
+    let values = Values(raw);
+    if let Some(option) = SERVER_ONLY.iter().find(|o| values.given(o)) {
         return Err(Error::options(format!(
-            "--{name} is a server option; --client makes mongossl a client tunnel"
+            "--{} is a server option; --{} makes mongossl a client tunnel",
+            option.name, CLIENT.name
         )));
     }
-    if !flag("ssl") {
-        return Err(Error::options(
-            "--client needs --ssl: the tunnel exists to speak SSL to the server",
-        ));
+    if !values.flag(&SSL) {
+        return Err(Error::options(format!(
+            "--{} needs --{}: the tunnel exists to speak SSL to the server",
+            CLIENT.name, SSL.name
+        )));
     }
-    let upstream = raw.get("upstream").ok_or_else(|| {
-        Error::options("--client needs --upstream: the remote SSL server as HOST:PORT")
+    let upstream = values.text(&UPSTREAM).ok_or_else(|| {
+        Error::options(format!(
+            "--{} needs --{}: the remote SSL server as HOST:PORT",
+            CLIENT.name, UPSTREAM.name
+        ))
     })?;
     if upstream.contains('/') {
-        return Err(Error::options(
-            "--upstream: the tunnel connects over TCP to HOST:PORT, not to a unix socket",
-        ));
+        return Err(Error::options(format!(
+            "--{}: the tunnel connects over TCP to HOST:PORT, not to a unix socket",
+            UPSTREAM.name
+        )));
     }
     // Validates the form; the connection itself resolves it again.
     parse_upstream(upstream)?;
@@ -65,12 +71,15 @@ pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
         .trim_end_matches(']')
         .to_string();
     Ok(TunnelSettings {
-        pem_key_file: raw.get("sslPEMKeyFile").map(PathBuf::from),
-        pem_key_password: raw.get("sslPEMKeyPassword").cloned().map(Password::new),
-        ca_file: raw.get("sslCAFile").map(PathBuf::from),
-        crl_file: raw.get("sslCRLFile").map(PathBuf::from),
-        allow_invalid_certificates: flag("sslAllowInvalidCertificates"),
-        allow_invalid_hostnames: flag("sslAllowInvalidHostnames"),
+        pem_key_file: values.path(&SSL_PEM_KEY_FILE),
+        pem_key_password: values
+            .text(&SSL_PEM_KEY_PASSWORD)
+            .cloned()
+            .map(Password::new),
+        ca_file: values.path(&SSL_CA_FILE),
+        crl_file: values.path(&SSL_CRL_FILE),
+        allow_invalid_certificates: values.flag(&SSL_ALLOW_INVALID_CERTIFICATES),
+        allow_invalid_hostnames: values.flag(&SSL_ALLOW_INVALID_HOSTNAMES),
         host,
     })
 }
@@ -79,9 +88,7 @@ pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
 mod tests {
     use super::*;
 
-    fn raw(pairs: &[(&'static str, &str)]) -> RawOptions {
-        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
-    }
+    use crate::config::raw::from_pairs as raw;
 
     #[test]
     fn needs_ssl_and_a_tcp_upstream() {

@@ -1,7 +1,8 @@
 //! mongod 2.6+'s YAML config files: reads the document (keeping each key's
-//! line), maps mongod's keys (`net.*`, `net.ssl.*`, `net.tls.*`,
-//! `systemLog.*`) and mongossl's own `mongossl:` section onto the long
-//! option names, and notes a warning for each key mongossl does not use.
+//! line), maps each key onto the option whose YAML path it is (the paths
+//! live in the option table: `net.*`, `net.ssl.*`, `net.tls.*`,
+//! `systemLog.*` and mongossl's own `mongossl:` section), and notes a
+//! warning for each key mongossl does not use.
 //!
 //! Only the mapping lives here: the values land in `RawOptions` like the
 //! command line's, so every rule between options is checked in one place.
@@ -10,8 +11,8 @@ use std::collections::BTreeMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, StrInput};
 
-use super::file::{FileOptions, parse_bool};
-use super::options::{self, Kind, RawOptions};
+use super::raw::{FileOptions, RawOptions, file_value};
+use super::table::{self, BIND_IP, Kind, OPTIONS, OptionSpec};
 
 /// Deeper nesting than any mongod config has; a cap keeps a hostile file
 /// from exhausting the stack.
@@ -144,155 +145,80 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Where a key of a section leads.
-enum Target {
-    /// The value of this long option.
-    Option(&'static str),
-    /// A nested section.
-    Section(&'static Section),
-    /// mongod's key with no meaning for mongossl: a warning.
-    Unused,
-    /// A key that needs more than a rename.
-    Special(fn(&mut Mapper, &str, usize, &Located) -> Result<(), String>),
-}
+/// mongod's keys with no meaning for mongossl's server role (mongod's own
+/// outgoing and cluster connections, or certificate stores of other
+/// platforms): each is ignored with a warning.
+const UNUSED: &[&str] = &[
+    "net.ssl.clusterFile",
+    "net.ssl.clusterPassword",
+    "net.ssl.clusterCAFile",
+    "net.ssl.allowInvalidHostnames",
+    "net.ssl.certificateSelector",
+    "net.ssl.clusterCertificateSelector",
+    "net.tls.clusterFile",
+    "net.tls.clusterPassword",
+    "net.tls.clusterCAFile",
+    "net.tls.clusterCRLFile",
+    "net.tls.allowInvalidHostnames",
+    "net.tls.certificateSelector",
+    "net.tls.clusterCertificateSelector",
+    "net.tls.logVersions",
+    "net.tls.clusterAuthX509",
+];
+
+/// A key that needs more than the option table's one name.
+type Special = fn(&mut Mapper, &str, usize, &Located) -> Result<(), String>;
+
+const SPECIAL: &[(&str, Special)] = &[
+    ("net.bindIpAll", bind_ip_all),
+    ("systemLog.destination", log_destination),
+];
 
 /// What an unknown key in a section is.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Clone, Copy)]
 enum Unknown {
     /// Ignored with a warning: mongod has many keys mongossl has no use for.
     Warn,
     /// An error: a misspelt SSL setting must not pass unnoticed.
     Error,
     /// An error unless it is the long name of a mongossl option that has
-    /// no mongod key (so options added later need no new table entry).
+    /// no YAML path (so options added later need no YAML path of their own).
     ErrorUnlessOption,
 }
 
-struct Section {
-    keys: &'static [(&'static str, Target)],
-    unknown: Unknown,
+/// Sections whose unknown keys are not just ignored; elsewhere they are.
+const STRICT: &[(&str, Unknown)] = &[
+    ("net.ssl", Unknown::Error),
+    ("net.tls", Unknown::Error),
+    ("mongossl", Unknown::ErrorUnlessOption),
+];
+
+/// Every dotted path that means something: the options' and the rest.
+fn known_paths() -> impl Iterator<Item = &'static str> {
+    OPTIONS
+        .iter()
+        .flat_map(|o| o.yaml.iter().copied())
+        .chain(UNUSED.iter().copied())
+        .chain(SPECIAL.iter().map(|(path, _)| *path))
 }
 
-static ROOT: Section = Section {
-    keys: &[
-        ("net", Target::Section(&NET)),
-        ("systemLog", Target::Section(&SYSTEM_LOG)),
-        ("mongossl", Target::Section(&MONGOSSL)),
-    ],
-    unknown: Unknown::Warn,
-};
+/// The keys a section (`""` for the top) may hold.
+fn keys_of(section: &str) -> impl Iterator<Item = &'static str> + '_ {
+    known_paths().filter_map(move |path| {
+        let rest = if section.is_empty() {
+            Some(path)
+        } else {
+            path.strip_prefix(section)
+                .and_then(|rest| rest.strip_prefix('.'))
+        };
+        rest.and_then(|rest| rest.split('.').next())
+    })
+}
 
-static NET: Section = Section {
-    keys: &[
-        ("port", Target::Option("port")),
-        ("bindIp", Target::Option("bind_ip")),
-        ("bindIpAll", Target::Special(bind_ip_all)),
-        ("maxIncomingConnections", Target::Option("maxConns")),
-        ("ssl", Target::Section(&NET_SSL)),
-        ("tls", Target::Section(&NET_TLS)),
-    ],
-    unknown: Unknown::Warn,
-};
-
-/// mongod 2.6 to 4.0's names.
-static NET_SSL: Section = Section {
-    keys: &[
-        ("sslOnNormalPorts", Target::Option("sslOnNormalPorts")),
-        ("mode", Target::Option("sslMode")),
-        ("PEMKeyFile", Target::Option("sslPEMKeyFile")),
-        ("PEMKeyPassword", Target::Option("sslPEMKeyPassword")),
-        ("CAFile", Target::Option("sslCAFile")),
-        ("CRLFile", Target::Option("sslCRLFile")),
-        (
-            "allowConnectionsWithoutCertificates",
-            Target::Option("sslAllowConnectionsWithoutCertificates"),
-        ),
-        (
-            "weakCertificateValidation",
-            Target::Option("sslWeakCertificateValidation"),
-        ),
-        (
-            "allowInvalidCertificates",
-            Target::Option("sslAllowInvalidCertificates"),
-        ),
-        ("FIPSMode", Target::Option("sslFIPSMode")),
-        ("disabledProtocols", Target::Option("sslDisabledProtocols")),
-        ("sslCipherConfig", Target::Option("sslCipherConfig")),
-        // mongod's own outgoing and cluster connections, or certificate
-        // stores of other platforms: nothing mongossl's server role has.
-        ("clusterFile", Target::Unused),
-        ("clusterPassword", Target::Unused),
-        ("clusterCAFile", Target::Unused),
-        ("allowInvalidHostnames", Target::Unused),
-        ("certificateSelector", Target::Unused),
-        ("clusterCertificateSelector", Target::Unused),
-    ],
-    unknown: Unknown::Error,
-};
-
-/// mongod 4.2+'s names.
-static NET_TLS: Section = Section {
-    keys: &[
-        ("mode", Target::Option("tlsMode")),
-        (
-            "certificateKeyFile",
-            Target::Option("tlsCertificateKeyFile"),
-        ),
-        (
-            "certificateKeyFilePassword",
-            Target::Option("tlsCertificateKeyFilePassword"),
-        ),
-        ("CAFile", Target::Option("tlsCAFile")),
-        ("CRLFile", Target::Option("tlsCRLFile")),
-        (
-            "allowConnectionsWithoutCertificates",
-            Target::Option("tlsAllowConnectionsWithoutCertificates"),
-        ),
-        (
-            "allowInvalidCertificates",
-            Target::Option("tlsAllowInvalidCertificates"),
-        ),
-        ("FIPSMode", Target::Option("tlsFIPSMode")),
-        ("disabledProtocols", Target::Option("tlsDisabledProtocols")),
-        // mongod's (hidden) key, and the shorter name this project documents.
-        ("tlsCipherConfig", Target::Option("tlsCipherConfig")),
-        ("cipherConfig", Target::Option("tlsCipherConfig")),
-        ("clusterFile", Target::Unused),
-        ("clusterPassword", Target::Unused),
-        ("clusterCAFile", Target::Unused),
-        ("clusterCRLFile", Target::Unused),
-        ("allowInvalidHostnames", Target::Unused),
-        ("certificateSelector", Target::Unused),
-        ("clusterCertificateSelector", Target::Unused),
-        ("logVersions", Target::Unused),
-        ("clusterAuthX509", Target::Unused),
-    ],
-    unknown: Unknown::Error,
-};
-
-static SYSTEM_LOG: Section = Section {
-    keys: &[
-        ("path", Target::Option("logpath")),
-        ("logAppend", Target::Option("logappend")),
-        ("verbosity", Target::Option("verbose")),
-        ("quiet", Target::Option("quiet")),
-        ("destination", Target::Special(log_destination)),
-    ],
-    unknown: Unknown::Warn,
-};
-
-/// What mongod has no key for.
-static MONGOSSL: Section = Section {
-    keys: &[
-        ("upstream", Target::Option("upstream")),
-        (
-            "handshakeTimeoutSecs",
-            Target::Option("sslHandshakeTimeoutSecs"),
-        ),
-        ("fipsConfig", Target::Option("sslFIPSConfig")),
-    ],
-    unknown: Unknown::ErrorUnlessOption,
-};
+/// Whether a path is a section that holds known keys (`net`, `net.tls`).
+fn is_section(path: &str) -> bool {
+    keys_of(path).next().is_some()
+}
 
 /// The options collected so far, where each came from, and the warnings.
 #[derive(Default)]
@@ -320,6 +246,18 @@ impl Mapper {
         Ok(())
     }
 
+    /// Reads the value of an option's key.
+    fn option(
+        &mut self,
+        option: &OptionSpec,
+        path: &str,
+        line: usize,
+        at: &Located,
+    ) -> Result<(), String> {
+        let value = value_as(option.kind, path, line, at)?;
+        self.set(option.name, path, line, value)
+    }
+
     /// One warning for each key with a value under `path` (defined on
     /// `line`), so the log names every setting that has no effect.
     fn ignore(&mut self, path: &str, line: usize, at: &Located) {
@@ -335,7 +273,8 @@ impl Mapper {
         }
     }
 
-    fn section(&mut self, section: &Section, path: &str, at: &Located) -> Result<(), String> {
+    /// Maps the keys of the section at `path` (`""` for the top).
+    fn section(&mut self, path: &str, at: &Located) -> Result<(), String> {
         let entries = match &at.node {
             Node::Map(entries) => entries,
             Node::Null => return Ok(()),
@@ -348,34 +287,33 @@ impl Mapper {
                 return Err(format!("line {}: {what}", at.line));
             }
         };
+        let unknown = STRICT
+            .iter()
+            .find(|(strict, _)| *strict == path)
+            .map_or(Unknown::Warn, |(_, unknown)| *unknown);
         for entry in entries {
+            let (key, line, value) = (entry.key.as_str(), entry.line, &entry.value);
             let full = if path.is_empty() {
-                entry.key.clone()
+                key.to_string()
             } else {
-                format!("{path}.{}", entry.key)
+                format!("{path}.{key}")
             };
-            let target = section.keys.iter().find(|(k, _)| *k == entry.key);
-            match target.map(|(_, t)| t) {
-                Some(Target::Option(option)) => {
-                    let value = value_of(option, &full, entry.line, &entry.value)?;
-                    self.set(option, &full, entry.line, value)?;
+            if let Some(option) = table::at_yaml_path(&full) {
+                self.option(option, &full, line, value)?;
+            } else if let Some((_, handle)) = SPECIAL.iter().find(|(p, _)| *p == full) {
+                handle(self, &full, line, value)?;
+            } else if UNUSED.contains(&full.as_str()) {
+                self.ignore(&full, line, value);
+            } else if is_section(&full) {
+                self.section(&full, value)?;
+            } else {
+                match (unknown, mongossl_only(key)) {
+                    (Unknown::Warn, _) => self.ignore(&full, line, value),
+                    (Unknown::ErrorUnlessOption, Some(option)) => {
+                        self.option(option, &full, line, value)?
+                    }
+                    _ => return Err(unknown_key(path, key, &full, line)),
                 }
-                Some(Target::Section(inner)) => self.section(inner, &full, &entry.value)?,
-                Some(Target::Unused) => self.ignore(&full, entry.line, &entry.value),
-                Some(Target::Special(handle)) => handle(self, &full, entry.line, &entry.value)?,
-                None => match section.unknown {
-                    Unknown::Warn => self.ignore(&full, entry.line, &entry.value),
-                    Unknown::ErrorUnlessOption if mongossl_only(&entry.key) => {
-                        let option = options::find(&entry.key)
-                            .map(|o| o.name)
-                            .ok_or_else(|| format!("line {}: unknown key '{full}'", entry.line))?;
-                        let value = value_of(option, &full, entry.line, &entry.value)?;
-                        self.set(option, &full, entry.line, value)?;
-                    }
-                    Unknown::Error | Unknown::ErrorUnlessOption => {
-                        return Err(unknown_key(section, &entry.key, &full, entry.line));
-                    }
-                },
             }
         }
         Ok(())
@@ -384,35 +322,17 @@ impl Mapper {
 
 /// The error for a misspelt key, with the right spelling when only the
 /// case differs (`CAfile` for `CAFile`).
-fn unknown_key(section: &Section, key: &str, full: &str, line: usize) -> String {
-    let near = section
-        .keys
-        .iter()
-        .map(|(k, _)| *k)
-        .find(|k| k.eq_ignore_ascii_case(key));
-    match near {
+fn unknown_key(section: &str, key: &str, full: &str, line: usize) -> String {
+    match keys_of(section).find(|k| k.eq_ignore_ascii_case(key)) {
         Some(k) => format!("line {line}: unknown key '{full}' (did you mean '{k}'?)"),
         None => format!("line {line}: unknown key '{full}'"),
     }
 }
 
-/// Whether `key` is a mongossl option without a home among mongod's keys,
-/// so it may stand in the `mongossl:` section under its long name.
-fn mongossl_only(key: &str) -> bool {
-    fn mapped(section: &Section, option: &str) -> bool {
-        section.keys.iter().any(|(_, target)| match target {
-            Target::Option(o) => *o == option,
-            Target::Section(inner) => mapped(inner, option),
-            Target::Unused | Target::Special(_) => false,
-        })
-    }
-    options::find(key).is_some_and(|o| o.in_file && o.twin_of.is_none() && !mapped(&ROOT, o.name))
-}
-
-/// A YAML value as the text the option table expects for `option`.
-fn value_of(option: &str, path: &str, line: usize, at: &Located) -> Result<String, String> {
-    let kind = options::find(option).map_or(Kind::Value, |o| o.kind);
-    value_as(kind, path, line, at)
+/// The option `key` names when it is a mongossl option without a YAML
+/// path, so it may stand in the `mongossl:` section under its long name.
+fn mongossl_only(key: &str) -> Option<&'static OptionSpec> {
+    table::find(key).filter(|o| o.in_file && o.twin_of.is_none() && o.yaml.is_empty())
 }
 
 /// A YAML value (of the key `path` on `line`) as text of this kind.
@@ -441,27 +361,20 @@ fn value_as(kind: Kind, path: &str, line: usize, at: &Located) -> Result<String,
         Node::Seq(_) => return Err(format!("line {line}: '{path}' takes one value, not a list")),
         Node::Scalar(text) => text,
     };
-    match kind {
-        Kind::Value if text.is_empty() => Err(format!("line {line}: '{path}' needs a value")),
-        Kind::Value => Ok(text.clone()),
-        Kind::Flag => parse_bool(text)
-            .map(|b| b.to_string())
-            .ok_or_else(|| format!("line {line}: '{path}' must be true or false, found '{text}'")),
-        Kind::Count => match (parse_bool(text), text.parse::<u8>()) {
-            (Some(on), _) => Ok(u8::from(on).to_string()),
-            (None, Ok(n)) => Ok(n.to_string()),
-            _ => Err(format!(
-                "line {line}: '{path}' must be a number, found '{text}'"
-            )),
-        },
+    if kind == Kind::Value && text.is_empty() {
+        return Err(format!("line {line}: '{path}' needs a value"));
     }
+    file_value(kind, text).ok_or_else(|| match kind {
+        Kind::Count => format!("line {line}: '{path}' must be a number, found '{text}'"),
+        _ => format!("line {line}: '{path}' must be true or false, found '{text}'"),
+    })
 }
 
 /// `net.bindIpAll: true` listens on every IPv4 address, as mongod does
 /// without `net.ipv6`; it cannot stand beside `net.bindIp`.
 fn bind_ip_all(mapper: &mut Mapper, path: &str, line: usize, at: &Located) -> Result<(), String> {
     match value_as(Kind::Flag, path, line, at)?.as_str() {
-        "true" => mapper.set("bind_ip", path, line, "0.0.0.0".to_string()),
+        "true" => mapper.set(BIND_IP.name, path, line, "0.0.0.0".to_string()),
         _ => Ok(()),
     }
 }
@@ -494,7 +407,7 @@ pub fn parse(text: &str) -> Result<FileOptions, String> {
         return Ok(FileOptions::default());
     };
     let mut mapper = Mapper::default();
-    mapper.section(&ROOT, "", &root)?;
+    mapper.section("", &root)?;
     Ok(FileOptions {
         raw: mapper.raw,
         warnings: mapper.warnings,

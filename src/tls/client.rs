@@ -15,6 +15,7 @@ use openssl::x509::verify::X509VerifyFlags;
 use super::ffi;
 use super::pem;
 use super::server::{apply_protocol_policy, tls_error, use_identity};
+use crate::config::table::{SSL_CA_FILE, SSL_CRL_FILE, SSL_PEM_KEY_FILE, SSL_PEM_KEY_PASSWORD};
 use crate::config::{Password, TunnelSettings};
 use crate::error::Error;
 use crate::fips::FipsDecision;
@@ -116,15 +117,15 @@ pub fn tunnel(settings: &TunnelSettings, fips: &FipsDecision) -> Result<ClientCo
         path.as_deref().map(|path| Named { option, path })
     }
     let trust = ClientTrust {
-        key_file: named("sslPEMKeyFile", &settings.pem_key_file).map(|file| {
+        key_file: named(SSL_PEM_KEY_FILE.name, &settings.pem_key_file).map(|file| {
             (
                 file,
                 settings.pem_key_password.as_ref(),
-                "sslPEMKeyPassword",
+                SSL_PEM_KEY_PASSWORD.name,
             )
         }),
-        ca_file: named("sslCAFile", &settings.ca_file),
-        crl_file: named("sslCRLFile", &settings.crl_file),
+        ca_file: named(SSL_CA_FILE.name, &settings.ca_file),
+        crl_file: named(SSL_CRL_FILE.name, &settings.crl_file),
         allow_invalid_certificates: settings.allow_invalid_certificates,
     };
     Ok(ClientContext::new(

@@ -18,6 +18,7 @@ use super::pem::{self, Validity};
 use super::policy::PeerPolicy;
 use crate::config::SslSettings;
 use crate::config::protocols::Protocols;
+use crate::config::table::{SSL_CA_FILE, SSL_CRL_FILE, SSL_PEM_KEY_FILE, SSL_PEM_KEY_PASSWORD};
 use crate::error::Error;
 use crate::fips::FipsDecision;
 
@@ -95,10 +96,10 @@ pub fn build(
     copies: usize,
 ) -> Result<ServerTls, Error> {
     let identity = pem::load_key_file(
-        "sslPEMKeyFile",
+        SSL_PEM_KEY_FILE.name,
         &settings.pem_key_file,
         settings.pem_key_password.as_ref(),
-        "sslPEMKeyPassword",
+        SSL_PEM_KEY_PASSWORD.name,
     )?;
     warn_if_readable_by_others(&settings.pem_key_file);
     let subject = pem::describe_name(identity.cert.subject_name());
@@ -106,14 +107,14 @@ pub fn build(
     match pem::validity(&identity.cert).map_err(tls_error("checking the certificate dates"))? {
         Validity::Expired => {
             return Err(Error::file(
-                "sslPEMKeyFile",
+                SSL_PEM_KEY_FILE.name,
                 &settings.pem_key_file,
                 format!("the server certificate ({subject}) expired on {expiry}"),
             ));
         }
         Validity::NotYetValid => {
             return Err(Error::file(
-                "sslPEMKeyFile",
+                SSL_PEM_KEY_FILE.name,
                 &settings.pem_key_file,
                 format!(
                     "the server certificate ({subject}) is not valid until {}",
@@ -128,11 +129,11 @@ pub fn build(
         Validity::Valid => {}
     }
     let cas = match &settings.ca_file {
-        Some(path) => Some(pem::load_ca_file("sslCAFile", path)?),
+        Some(path) => Some(pem::load_ca_file(SSL_CA_FILE.name, path)?),
         None => None,
     };
     let crls = match (&settings.crl_file, &cas) {
-        (Some(path), Some(_)) => Some(pem::load_crl_file("sslCRLFile", path)?),
+        (Some(path), Some(_)) => Some(pem::load_crl_file(SSL_CRL_FILE.name, path)?),
         _ => None,
     };
     let material = Material {
@@ -189,7 +190,7 @@ fn make_context(
     use_identity(&mut builder, identity)?;
     builder.check_private_key().map_err(|e| {
         Error::file(
-            "sslPEMKeyFile",
+            SSL_PEM_KEY_FILE.name,
             &settings.pem_key_file,
             format!(
                 "the private key does not match the certificate ({})",
