@@ -90,6 +90,10 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         },
         handshake_timeout: config.handshake_timeout,
         idle_timeout: config.idle_timeout,
+        proxy_protocol: proxy::ProxyProtocolSettings {
+            upstream: config.upstream_proxy_protocol,
+            trusted: config.proxy_protocol_from.clone(),
+        },
     })?;
     log::info!(
         "relaying to upstream mongod at {} with {loops} event loop(s)",

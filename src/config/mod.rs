@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::fips::FipsRequest;
-pub use address::parse_upstream;
+pub use address::{Network, parse_upstream};
 use protocols::Protocols;
 use raw::RawOptions;
 use table::{CONFIG, HELP, SSL_MODE, SSL_PEM_KEY_PASSWORD, VERSION};
@@ -53,6 +53,10 @@ pub struct Config {
     pub ssl: Option<SslSettings>,
     pub fips: Option<FipsRequest>,
     pub log: LogSettings,
+    /// The PROXY header each upstream connection begins with.
+    pub upstream_proxy_protocol: ProxyProtocol,
+    /// Load balancers that must send a PROXY header (`--proxyProtocolFrom`).
+    pub proxy_protocol_from: Vec<Network>,
     /// `Some` in the client-tunnel role (`--client`).
     pub tunnel: Option<TunnelSettings>,
     /// Things worth a warning that were found before logging was set up
@@ -96,6 +100,30 @@ impl SslMode {
             _ => Err(Error::options(format!(
                 "--{}: '{text}' is not one of disabled, allowSSL, preferSSL, requireSSL",
                 SSL_MODE.name
+            ))),
+        }
+    }
+}
+
+/// `--upstreamProxyProtocol`: which PROXY header, if any, goes to mongod
+/// before the client's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyProtocol {
+    #[default]
+    None,
+    V1,
+    V2,
+}
+
+impl ProxyProtocol {
+    pub(super) fn parse(text: &str) -> Result<ProxyProtocol, Error> {
+        match text {
+            "none" => Ok(ProxyProtocol::None),
+            "v1" | "1" => Ok(ProxyProtocol::V1),
+            "v2" | "2" => Ok(ProxyProtocol::V2),
+            _ => Err(Error::options(format!(
+                "--{}: '{text}' is not one of none, v1, v2",
+                table::UPSTREAM_PROXY_PROTOCOL.name
             ))),
         }
     }

@@ -188,6 +188,23 @@ pub const SHUTDOWN_TIMEOUT_SECS: OptionSpec = option(
     "on SIGTERM/SIGINT, time open connections get to finish (default 15)",
 );
 
+// The client's identity through to mongod (PROXY protocol), mongossl's own.
+
+pub const UPSTREAM_PROXY_PROTOCOL: OptionSpec = option(
+    "upstreamProxyProtocol",
+    Kind::Value,
+    "none|v1|v2",
+    &["mongossl.upstreamProxyProtocol"],
+    "begin every upstream connection with a PROXY header: the client's address (v1), plus its TLS facts and certificate subject (v2); default none",
+);
+pub const PROXY_PROTOCOL_FROM: OptionSpec = option(
+    "proxyProtocolFrom",
+    Kind::Value,
+    "CIDR[,CIDR]",
+    &["mongossl.proxyProtocolFrom"],
+    "load balancers whose connections must begin with a PROXY header (v1 or v2), which then names the client",
+);
+
 // The server role's SSL options, with mongod 2.6 to 4.0's names.
 
 pub const SSL_ON_NORMAL_PORTS: OptionSpec = option(
@@ -391,6 +408,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     IDLE_TIMEOUT_SECS,
     THREADS,
     SHUTDOWN_TIMEOUT_SECS,
+    UPSTREAM_PROXY_PROTOCOL,
+    PROXY_PROTOCOL_FROM,
     SSL_ALLOW_CONNECTIONS_WITHOUT_CERTIFICATES,
     TLS_MODE,
     TLS_CERTIFICATE_KEY_FILE,

@@ -33,6 +33,8 @@ const SERVER_ONLY: &[OptionSpec] = &[
     SSL_WEAK_CERTIFICATE_VALIDATION,
     SSL_DISABLED_PROTOCOLS,
     SSL_CIPHER_CONFIG,
+    UPSTREAM_PROXY_PROTOCOL,
+    PROXY_PROTOCOL_FROM,
 ];
 
 /// Validates the tunnel's options (the mongo shell's rules).

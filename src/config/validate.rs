@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::address::{parse_bind_ip, parse_upstream};
+use super::address::{parse_bind_ip, parse_networks, parse_upstream};
 use super::options::ASK;
 use super::protocols::{self, Protocols};
 use super::raw::{RawOptions, Values};
 use super::table::*;
-use super::{Config, LogSettings, Password, SslMode, SslSettings, tunnel};
+use super::{Config, LogSettings, Password, ProxyProtocol, SslMode, SslSettings, tunnel};
 use crate::error::Error;
 use crate::fips::FipsRequest;
 
@@ -73,6 +73,14 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
                 .number::<u64>(&SHUTDOWN_TIMEOUT_SECS)?
                 .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
         ),
+        upstream_proxy_protocol: match values.text(&UPSTREAM_PROXY_PROTOCOL) {
+            Some(text) => ProxyProtocol::parse(text)?,
+            None => ProxyProtocol::None,
+        },
+        proxy_protocol_from: match values.text(&PROXY_PROTOCOL_FROM) {
+            Some(list) => parse_networks(list)?,
+            None => Vec::new(),
+        },
         mode,
         ssl,
         fips,

@@ -1,7 +1,8 @@
 //! One client connection as a state machine whose phases own their
-//! resources. Server role: sniffing the first bytes (ports that take both
-//! SSL and plaintext) → TLS handshake and peer policy → connecting to
-//! mongod → relaying. Tunnel role: connecting to the server → TLS
+//! resources. Server role: the PROXY header of a trusted balancer (when it
+//! comes from one) → sniffing the first bytes (ports that take both SSL
+//! and plaintext) → TLS handshake and peer policy → connecting to mongod
+//! (whose first bytes are mongossl's PROXY header, when asked) → relaying. Tunnel role: connecting to the server → TLS
 //! handshake as a client → relaying. Each transition consumes the old
 //! phase; `ready` is the single entry point the event loop calls. No
 //! socket is touched but through `Dial` and the phase's own streams, so
@@ -12,14 +13,16 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::header_in::{self, Parsed};
+use super::header_out::{self, Facts};
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
 use super::streams::{Socket, Stream};
-use crate::config::{SslMode, Upstream};
+use crate::config::{Network, ProxyProtocol, SslMode, Upstream};
 use crate::tls::policy::NO_CERTIFICATE;
 use crate::tls::{
     Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, Io, PeerVerdict,
-    ServerContext,
+    ServerContext, TlsFacts,
 };
 use crate::wire::{self, FirstBytes, HEADER_LEN};
 
@@ -39,6 +42,20 @@ pub enum Role {
     Tunnel(ClientContext),
 }
 
+/// The PROXY protocol, both ways: the header sent to mongod, and the
+/// balancers whose connections begin with one.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyProtocolSettings {
+    pub upstream: ProxyProtocol,
+    pub trusted: Vec<Network>,
+}
+
+impl ProxyProtocolSettings {
+    fn trusts(&self, peer: SocketAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(peer.ip()))
+    }
+}
+
 /// Opens the upstream side of a connection: a non-blocking connect,
 /// already watched by the loop (`key` names the connection).
 pub trait Dial {
@@ -52,12 +69,18 @@ pub struct Context<'a> {
     /// Where upstream connections go (for the log lines).
     pub upstream: &'a Upstream,
     pub role: &'a Role,
+    pub proxy_protocol: &'a ProxyProtocolSettings,
     pub refusals: &'a RefCell<RefusalLog>,
     pub handshake_timeout: Duration,
     pub now: Instant,
 }
 
 enum Phase {
+    /// From a trusted balancer: its PROXY header, until it is complete.
+    ReadingProxyHeader {
+        socket: Socket,
+        bytes: Vec<u8>,
+    },
     Sniffing {
         socket: Socket,
         header: [u8; HEADER_LEN],
@@ -101,7 +124,14 @@ pub struct Connection {
     pub id: u64,
     /// `connN`: the log context of this connection.
     pub context: String,
+    /// The client: the socket's peer, or the one a balancer's PROXY
+    /// header names.
     pub peer: SocketAddr,
+    /// The address the client connected to (for the PROXY header sent
+    /// upstream); `None` when no header is sent.
+    pub local: Option<SocketAddr>,
+    /// The handshake's facts, kept for the PROXY v2 header.
+    tls_facts: Option<TlsFacts>,
     pub opened: Instant,
     /// The last time anything happened on it (for `--idleTimeoutSecs`).
     pub last_active: Instant,
@@ -115,7 +145,7 @@ impl Connection {
     /// starts at once; otherwise the first bytes decide.
     pub fn accept(
         id: u64,
-        peer: SocketAddr,
+        (peer, local): (SocketAddr, Option<SocketAddr>),
         socket: Socket,
         deadline: Instant,
         ctx: &Context,
@@ -124,6 +154,8 @@ impl Connection {
             id,
             context: format!("conn{id}"),
             peer,
+            local,
+            tls_facts: None,
             opened: ctx.now,
             last_active: ctx.now,
             deadline: Some(deadline),
@@ -139,15 +171,11 @@ impl Connection {
                     upstream,
                 }
             }
-            Role::Server {
-                mode: SslMode::Require,
-                tls: Some(tls),
-            } => Phase::Handshaking(Accepting::new(tls, socket)?),
-            Role::Server { .. } => Phase::Sniffing {
+            Role::Server { .. } if ctx.proxy_protocol.trusts(peer) => Phase::ReadingProxyHeader {
                 socket,
-                header: [0; HEADER_LEN],
-                len: 0,
+                bytes: Vec::new(),
             },
+            Role::Server { .. } => first_phase(socket, ctx)?,
         };
         Ok(connection)
     }
@@ -168,6 +196,7 @@ impl Connection {
     /// The deadline of the current phase passed.
     pub fn timed_out(&mut self) -> String {
         let reason = match &self.phase {
+            Phase::ReadingProxyHeader { .. } => "no complete PROXY header in time",
             Phase::Sniffing { .. } | Phase::Handshaking(_) => "SSL handshake timed out",
             Phase::Connecting { .. } | Phase::TunnelConnecting { .. } => {
                 "connecting to the upstream server timed out"
@@ -184,6 +213,9 @@ impl Connection {
         self.last_active = ctx.now;
         let phase = std::mem::replace(&mut self.phase, Phase::Gone);
         let (phase, step) = match phase {
+            Phase::ReadingProxyHeader { socket, bytes } => {
+                self.read_proxy_header(socket, bytes, ctx)
+            }
             Phase::Sniffing {
                 socket,
                 header,
@@ -208,6 +240,70 @@ impl Connection {
         };
         self.phase = phase;
         step
+    }
+
+    /// Reads a trusted balancer's PROXY header; the client's addresses in
+    /// it become the connection's. Bytes read past its end are the
+    /// client's, replayed to the next phase.
+    fn read_proxy_header(
+        &mut self,
+        mut socket: Socket,
+        mut bytes: Vec<u8>,
+        ctx: &Context,
+    ) -> (Phase, Step) {
+        let mut chunk = [0u8; 512];
+        loop {
+            match header_in::parse(&bytes) {
+                Parsed::Incomplete => {}
+                Parsed::Invalid(why) => {
+                    let reason = format!(
+                        "refused: {why}, from {} (in --proxyProtocolFrom, so it must send one)",
+                        self.peer
+                    );
+                    log::warn!(target: &self.context, "{reason}");
+                    return (Phase::Gone, Step::Close(reason));
+                }
+                Parsed::Header { len, addresses } => {
+                    let balancer = self.peer;
+                    match addresses {
+                        Some((source, destination)) => {
+                            log::info!(target: &self.context, "PROXY header from {balancer}: client {source}, connected to {destination}");
+                            self.peer = source;
+                            if self.local.is_some() {
+                                self.local = Some(destination);
+                            }
+                        }
+                        None => {
+                            log::debug!(target: &self.context, "PROXY header from {balancer} without a client address (LOCAL): keeping {balancer}");
+                        }
+                    }
+                    socket.begin_with(&bytes[len..]);
+                    return match first_phase(socket, ctx) {
+                        Ok(Phase::Sniffing {
+                            socket,
+                            header,
+                            len,
+                        }) => self.sniff(socket, header, len, ctx),
+                        Ok(Phase::Handshaking(handshake)) => self.handshake(handshake, ctx),
+                        Ok(_) => (Phase::Gone, Step::Close("internal: no first phase".into())),
+                        Err(reason) => (Phase::Gone, Step::Close(reason)),
+                    };
+                }
+            }
+            let room = header_in::MAX_LEN.saturating_sub(bytes.len()).min(chunk.len());
+            match Read::read(&mut socket, &mut chunk[..room]) {
+                Ok(0) => {
+                    let reason = "the balancer closed the connection before its PROXY header ended";
+                    return (Phase::Gone, Step::Close(reason.into()));
+                }
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return (Phase::ReadingProxyHeader { socket, bytes }, Step::Wait);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return (Phase::Gone, Step::Close(format!("client error: {e}"))),
+            }
+        }
     }
 
     /// Reads the 16-byte message header and decides, as mongod does,
@@ -241,6 +337,9 @@ impl Connection {
             }
         }
         socket.set_replay(&header);
+        if header_in::looks_like_a_header(&header) {
+            return (Phase::Gone, self.untrusted_proxy_header(ctx));
+        }
         let (mode, tls) = match ctx.role {
             Role::Server { mode, tls } => (*mode, tls.as_ref()),
             Role::Tunnel(_) => (SslMode::Disabled, None),
@@ -283,6 +382,9 @@ impl Connection {
             Accepted::Blocked(handshake) => return (Phase::Handshaking(handshake), Step::Wait),
             Accepted::Failed(outcome, handshake) => {
                 let first = handshake.get_ref().first_bytes();
+                if header_in::looks_like_a_header(first) {
+                    return (Phase::Gone, self.untrusted_proxy_header(ctx));
+                }
                 let reason = describe_failed_handshake(first, outcome);
                 let step = match wire::classify_first_bytes(first) {
                     // Not TLS at all: a plaintext client, likely in a
@@ -300,6 +402,9 @@ impl Connection {
             Accepted::Done(stream, verdict) => (stream, verdict),
         };
         let (version, cipher) = (stream.version(), stream.cipher());
+        if ctx.proxy_protocol.upstream == ProxyProtocol::V2 {
+            self.tls_facts = Some(stream.facts());
+        }
         match verdict {
             PeerVerdict::Reject(text) => {
                 log::error!(target: &self.context, "{text}");
@@ -328,6 +433,16 @@ impl Connection {
             Ok(phase) => (phase, Step::Wait),
             Err(reason) => (Phase::Gone, Step::Close(reason)),
         }
+    }
+
+    /// A PROXY header from a source that is not a trusted balancer: a
+    /// client must not choose the address mongod sees.
+    fn untrusted_proxy_header(&self, ctx: &Context) -> Step {
+        let reason = format!(
+            "refused: a PROXY protocol header from {}, which is not in --proxyProtocolFrom",
+            self.peer
+        );
+        self.refuse(reason, ctx)
     }
 
     /// Logs a refused plaintext client, at most one line per peer address
@@ -384,7 +499,15 @@ impl Connection {
             Some(Ok(())) => {
                 self.deadline = None;
                 log::debug!(target: &self.context, "connected to upstream {}", ctx.upstream);
-                let mut relay = Relay::new(client, Stream::Plain(upstream));
+                let preamble = match self.proxy_header(ctx) {
+                    Ok(preamble) => preamble,
+                    Err(reason) => {
+                        log::error!(target: &self.context, "{reason}");
+                        let _ = client.close_write();
+                        return (Phase::Gone, Step::Close(reason));
+                    }
+                };
+                let mut relay = Relay::with_preamble(client, Stream::Plain(upstream), &preamble);
                 let step = self.relay(&mut relay);
                 (Phase::Relaying(relay), step)
             }
@@ -393,6 +516,31 @@ impl Connection {
                 (Phase::Gone, Step::Close(reason))
             }
         }
+    }
+
+    /// The PROXY header that goes upstream before the client's first byte
+    /// (empty without `--upstreamProxyProtocol`).
+    fn proxy_header(&mut self, ctx: &Context) -> Result<Vec<u8>, String> {
+        let version = ctx.proxy_protocol.upstream;
+        let Some(destination) = self.local.filter(|_| version != ProxyProtocol::None) else {
+            return Ok(Vec::new());
+        };
+        let facts = Facts {
+            source: self.peer,
+            destination,
+            id: self.id,
+            tls: self.tls_facts.as_ref(),
+        };
+        let header = header_out::build(version, &facts)?.unwrap_or_default();
+        if header.len() > super::buffer::CAPACITY {
+            return Err(format!(
+                "the PROXY header ({} bytes) does not fit the relay buffer",
+                header.len()
+            ));
+        }
+        // Only the header needed them.
+        self.tls_facts = None;
+        Ok(header)
     }
 
     /// Whether the upstream connect finished: `None` while it goes on
@@ -505,7 +653,8 @@ impl Connection {
             Phase::Relaying(relay) => {
                 let _ = relay.client_mut().close_write();
             }
-            Phase::Sniffing { .. }
+            Phase::ReadingProxyHeader { .. }
+            | Phase::Sniffing { .. }
             | Phase::Handshaking(_)
             | Phase::TunnelConnecting { .. }
             | Phase::TunnelHandshaking { .. }
@@ -518,6 +667,22 @@ impl Connection {
         let reason = format!("upstream mongod {upstream} unavailable: {e}");
         log::warn!(target: &self.context, "{reason}");
         reason
+    }
+}
+
+/// The server role's first phase: on an SSL-only port the handshake
+/// starts at once; otherwise the first bytes decide.
+fn first_phase(socket: Socket, ctx: &Context) -> Result<Phase, String> {
+    match ctx.role {
+        Role::Server {
+            mode: SslMode::Require,
+            tls: Some(tls),
+        } => Ok(Phase::Handshaking(Accepting::new(tls, socket)?)),
+        _ => Ok(Phase::Sniffing {
+            socket,
+            header: [0; HEADER_LEN],
+            len: 0,
+        }),
     }
 }
 

@@ -15,13 +15,13 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
-use super::connection::{Connection, Context, Dial, Role, Step};
+use super::connection::{Connection, Context, Dial, ProxyProtocolSettings, Role, Step};
 use super::refusals::RefusalLog;
 use super::relay::{Ready, Side};
 use super::shared::{Command, Mailbox, Shared};
 use super::streams::Socket;
 use super::token::{self, Target};
-use crate::config::Upstream;
+use crate::config::{ProxyProtocol, Upstream};
 use crate::error::Error;
 
 /// How long accepting pauses after an accept error such as EMFILE.
@@ -38,6 +38,7 @@ pub struct LoopSettings {
     /// Close relayed connections without traffic for this long (off when
     /// `None`: driver pools keep idle connections on purpose).
     pub idle_timeout: Option<Duration>,
+    pub proxy_protocol: ProxyProtocolSettings,
 }
 
 /// How a loop ended.
@@ -286,7 +287,12 @@ impl EventLoop {
         };
         let ctx = connection_context(&dial, &self.settings, &self.refusals, key, now);
         let deadline = now + self.settings.handshake_timeout;
-        let connection = match Connection::accept(id, peer, socket, deadline, &ctx) {
+        // getsockname only when a PROXY header will name it.
+        let local = match self.settings.proxy_protocol.upstream {
+            ProxyProtocol::None => None,
+            _ => socket.local_addr(),
+        };
+        let connection = match Connection::accept(id, (peer, local), socket, deadline, &ctx) {
             Ok(c) => c,
             Err(reason) => {
                 self.shared.close_one();
@@ -467,6 +473,7 @@ fn connection_context<'a>(
         key,
         upstream: &settings.upstream,
         role: &settings.role,
+        proxy_protocol: &settings.proxy_protocol,
         refusals,
         handshake_timeout: settings.handshake_timeout,
         now,

@@ -4,6 +4,8 @@
 mod buffer;
 pub mod connection;
 mod event_loop;
+pub mod header_in;
+pub mod header_out;
 pub mod listen;
 mod refusals;
 pub mod relay;
@@ -21,7 +23,7 @@ use mio::net::TcpListener;
 
 use crate::error::Error;
 use crate::tls::ServerContext;
-pub use connection::Role;
+pub use connection::{ProxyProtocolSettings, Role};
 pub use event_loop::{EventLoop, LoopExit, LoopSettings};
 use shared::{Command, Mailbox, Shared};
 

@@ -34,6 +34,7 @@ struct Fixture {
     dial: TestDial,
     upstream: Upstream,
     role: Role,
+    proxy_protocol: ProxyProtocolSettings,
     refusals: RefCell<RefusalLog>,
 }
 
@@ -43,6 +44,7 @@ impl Fixture {
             dial: TestDial::default(),
             upstream: Upstream::Tcp("127.0.0.1:27018".parse().expect("address")),
             role,
+            proxy_protocol: ProxyProtocolSettings::default(),
             refusals: RefCell::new(RefusalLog::default()),
         }
     }
@@ -57,10 +59,17 @@ impl Fixture {
             key: 0,
             upstream: &self.upstream,
             role: &self.role,
+            proxy_protocol: &self.proxy_protocol,
             refusals: &self.refusals,
             handshake_timeout: Duration::from_secs(10),
             now: Instant::now(),
         }
+    }
+
+    /// Where clients connect, when a PROXY header must name it.
+    fn local(&self) -> Option<SocketAddr> {
+        (self.proxy_protocol.upstream != ProxyProtocol::None)
+            .then(|| "10.0.0.1:27017".parse().expect("local"))
     }
 
     /// The next upstream connection succeeds onto the returned script.
@@ -82,7 +91,7 @@ impl Fixture {
         let ctx = self.ctx();
         let deadline = ctx.now + ctx.handshake_timeout;
         let peer = "127.0.0.1:50000".parse().expect("peer");
-        Connection::accept(1, peer, Socket::scripted(client.clone()), deadline, &ctx)
+        Connection::accept(1, (peer, self.local()), Socket::scripted(client.clone()), deadline, &ctx)
             .expect("accepted")
     }
 }
@@ -356,4 +365,102 @@ fn the_tunnel_dials_at_once_and_holds_client_bytes() {
         connection.timed_out(),
         "SSL handshake with the upstream server timed out"
     );
+}
+
+/// A plaintext-and-SSL port with the PROXY protocol set both ways.
+fn with_proxy_protocol(upstream: ProxyProtocol, trusted: &str) -> Fixture {
+    let mut fixture = Fixture::plaintext(SslMode::Allow);
+    fixture.proxy_protocol = ProxyProtocolSettings {
+        upstream,
+        trusted: crate::config::address::parse_networks(trusted).expect("networks"),
+    };
+    fixture
+}
+
+#[test]
+fn a_trusted_balancers_header_split_across_reads_names_the_client_upstream() {
+    let fixture = with_proxy_protocol(ProxyProtocol::V1, "127.0.0.0/8");
+    let client = Script::new();
+    let header = b"PROXY TCP4 192.0.2.7 10.0.0.9 51234 27017\r\n";
+    let message = op_msg();
+    client
+        .data(&header[..20])
+        .read(ReadStep::Block(Io::WantRead));
+    let mut connection = fixture.accept(&client);
+    let ctx = fixture.ctx();
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert_eq!(fixture.dial.calls.get(), 0, "dialled before the header ended");
+    let upstream = fixture.upstream_ok();
+    // The rest of the header and the client's message in one read.
+    let mut rest = header[20..].to_vec();
+    rest.extend_from_slice(&message);
+    client.data(&rest);
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert_eq!(connection.peer, "192.0.2.7:51234".parse().expect("addr"));
+    assert_eq!(connection.ready(Side::Upstream, READY, &ctx), Step::Wait);
+    let mut expected = b"PROXY TCP4 192.0.2.7 10.0.0.9 51234 27017\r\n".to_vec();
+    expected.extend_from_slice(&message);
+    assert_eq!(upstream.written(), expected, "one header, then the bytes unchanged");
+    assert_eq!(connection.bytes().0, message.len() as u64, "the header is not the client's");
+}
+
+#[test]
+fn a_trusted_source_without_a_header_is_refused() {
+    let fixture = with_proxy_protocol(ProxyProtocol::None, "127.0.0.1");
+    let (_client, mut connection) = fixture.client(&op_msg());
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) => assert!(
+            reason.contains("did not begin with a PROXY header")
+                && reason.contains("127.0.0.1:50000"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fixture.dial.calls.get(), 0);
+}
+
+#[test]
+fn an_untrusted_source_sending_a_header_is_refused() {
+    let fixture = with_proxy_protocol(ProxyProtocol::None, "10.0.0.0/8");
+    let (_client, mut connection) =
+        fixture.client(b"PROXY TCP4 192.0.2.7 10.0.0.9 51234 27017\r\n");
+    match connection.ready(Side::Client, READY, &fixture.ctx()) {
+        Step::Close(reason) => {
+            assert!(reason.contains("not in --proxyProtocolFrom"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fixture.dial.calls.get(), 0);
+}
+
+#[test]
+fn a_local_header_keeps_the_peer_and_v2_goes_upstream() {
+    let fixture = with_proxy_protocol(ProxyProtocol::V2, "127.0.0.1");
+    let mut bytes = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00".to_vec();
+    bytes.extend_from_slice(&op_msg());
+    let (_client, mut connection) = fixture.client(&bytes);
+    let upstream = fixture.upstream_ok();
+    let ctx = fixture.ctx();
+    assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
+    assert_eq!(connection.ready(Side::Upstream, READY, &ctx), Step::Wait);
+    let written = upstream.written();
+    let parsed = ppp::v2::Header::try_from(&written[..]).expect("a v2 header");
+    assert_eq!(
+        parsed.addresses,
+        ppp::v2::Addresses::from((
+            "127.0.0.1:50000".parse::<SocketAddr>().expect("peer"),
+            "10.0.0.1:27017".parse::<SocketAddr>().expect("local")
+        ))
+    );
+    assert_eq!(&written[parsed.len()..], &op_msg()[..]);
+}
+
+#[test]
+fn a_balancer_that_stalls_inside_its_header_times_out() {
+    let fixture = with_proxy_protocol(ProxyProtocol::None, "127.0.0.1");
+    let client = Script::new();
+    client.data(b"PROXY TCP4 1.2").read(ReadStep::Block(Io::WantRead));
+    let mut connection = fixture.accept(&client);
+    assert_eq!(connection.ready(Side::Client, READY, &fixture.ctx()), Step::Wait);
+    assert_eq!(connection.timed_out(), "no complete PROXY header in time");
 }

@@ -244,6 +244,20 @@ impl<S: ByteStream> Relay<S> {
         }
     }
 
+    /// A relay whose first bytes to mongod are `preamble` (a PROXY
+    /// header), sent with the client's first bytes in one write. They are
+    /// not counted as the client's.
+    pub fn with_preamble(client: S, upstream: S, preamble: &[u8]) -> Relay<S> {
+        let mut relay = Relay::new(client, upstream);
+        if !preamble.is_empty() {
+            let space = relay.up.buffer.space();
+            let n = preamble.len().min(space.len());
+            space[..n].copy_from_slice(&preamble[..n]);
+            relay.up.buffer.filled(n);
+        }
+        relay
+    }
+
     /// Bytes relayed so far: (from the client, from mongod).
     pub fn bytes(&self) -> (u64, u64) {
         (self.up.bytes, self.down.bytes)

@@ -73,12 +73,30 @@ impl Socket {
     }
 
     /// Bytes to hand out before reading the kernel's (a sniffed header).
-    pub fn set_replay(&mut self, bytes: &[u8]) {
+    /// Starts the socket over after a PROXY header: `bytes` (read past the
+    /// header) are the client's first, replayed and remembered as such.
+    pub fn begin_with(&mut self, bytes: &[u8]) {
         self.replay = bytes.to_vec();
+        self.first_len = bytes.len().min(FIRST_BYTES);
+        self.first[..self.first_len].copy_from_slice(&bytes[..self.first_len]);
+    }
+
+    /// Puts bytes already read back in front of what is still to come
+    /// (which may be bytes replayed after a PROXY header).
+    pub fn set_replay(&mut self, bytes: &[u8]) {
+        self.replay.splice(0..0, bytes.iter().copied());
     }
 
     /// Whether a non-blocking connect has finished: `Ok(true)` connected,
     /// `Ok(false)` still in progress, `Err` refused or unreachable.
+    /// The local address of a TCP socket (where the client connected to).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.kind {
+            Kind::Tcp(s) => s.local_addr().ok(),
+            _ => None,
+        }
+    }
+
     pub fn connect_finished(&self) -> io::Result<bool> {
         let (error, peer) = match &self.kind {
             Kind::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),

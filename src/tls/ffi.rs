@@ -7,7 +7,8 @@ use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ssl::{SslCipher, SslCipherRef, SslContextBuilder, SslRef};
 use openssl::stack::StackRef;
-use openssl::x509::X509Crl;
+use openssl::asn1::Asn1ObjectRef;
+use openssl::x509::{X509Crl, X509Ref};
 use openssl::x509::store::X509StoreBuilderRef;
 
 /// OpenSSL 3's `SSL_R_UNEXPECTED_EOF_WHILE_READING`: the peer closed the
@@ -112,4 +113,36 @@ pub fn add_crls(store: &mut X509StoreBuilderRef, crls: &[X509Crl]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The DER contents of a certificate's extension with this OID (the value
+/// inside its OCTET STRING), if the certificate has one.
+pub fn extension_value(cert: &X509Ref, oid: &Asn1ObjectRef) -> Option<Vec<u8>> {
+    // SAFETY: both pointers are valid for the call, which only reads them.
+    let index = unsafe { openssl_sys::X509_get_ext_by_OBJ(cert.as_ptr(), oid.as_ptr(), -1) };
+    if index < 0 {
+        return None;
+    }
+    // SAFETY: `index` was just found in this certificate; the extension is
+    // owned by the certificate, which `cert` keeps alive for the borrow.
+    let extension = unsafe { openssl_sys::X509_get_ext(cert.as_ptr(), index) };
+    if extension.is_null() {
+        return None;
+    }
+    // SAFETY: a valid extension of the certificate; its data is an
+    // ASN1_OCTET_STRING it owns, read (not kept) below.
+    let data = unsafe { openssl_sys::X509_EXTENSION_get_data(extension) };
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: `data` is a valid ASN1_STRING: its bytes pointer and length
+    // describe memory it owns for as long as the certificate lives.
+    unsafe {
+        let bytes = openssl_sys::ASN1_STRING_get0_data(data as *const openssl_sys::ASN1_STRING);
+        let len = openssl_sys::ASN1_STRING_length(data as *const openssl_sys::ASN1_STRING);
+        if bytes.is_null() || len < 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(bytes, len as usize).to_vec())
+    }
 }

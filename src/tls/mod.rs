@@ -5,6 +5,7 @@
 //! `tls/` (but `check`'s report and `fips`) names an `openssl::ssl` type.
 
 pub mod client;
+pub mod facts;
 mod ffi;
 pub mod handshake;
 pub mod pem;
@@ -13,6 +14,7 @@ pub mod server;
 pub mod stream;
 
 pub use client::ClientContext;
+pub use facts::TlsFacts;
 pub use handshake::{Accepted, Accepting, Connected, Connecting};
 pub use policy::{PeerPolicy, PeerVerdict};
 pub use server::ServerContext;

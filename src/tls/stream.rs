@@ -122,6 +122,11 @@ impl<S> TlsStream<S> {
         self.0.ssl().version_str()
     }
 
+    /// What the handshake told about the client (for the PROXY v2 header).
+    pub fn facts(&self) -> super::TlsFacts {
+        super::facts::of(self.0.ssl())
+    }
+
     /// The negotiated suite, as OpenSSL names it.
     pub fn cipher(&self) -> &'static str {
         self.0
