@@ -74,11 +74,15 @@ impl Network {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.base, ip.to_canonical()) {
             (IpAddr::V4(base), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(base) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(base), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(base) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -95,10 +99,7 @@ impl std::fmt::Display for Network {
 /// `--proxyProtocolFrom`'s comma-separated list of networks.
 pub fn parse_networks(list: &str) -> Result<Vec<Network>, Error> {
     let bad = |item: &str, why: &str| {
-        Error::options(format!(
-            "--{}: '{item}' {why}",
-            PROXY_PROTOCOL_FROM.name
-        ))
+        Error::options(format!("--{}: '{item}' {why}", PROXY_PROTOCOL_FROM.name))
     };
     let networks = list
         .split(',')
@@ -118,7 +119,9 @@ pub fn parse_networks(list: &str) -> Result<Vec<Network>, Error> {
                     .parse::<u8>()
                     .ok()
                     .filter(|p| *p <= max)
-                    .ok_or_else(|| bad(item, &format!("has a prefix length other than 0 to {max}")))?,
+                    .ok_or_else(|| {
+                        bad(item, &format!("has a prefix length other than 0 to {max}"))
+                    })?,
             };
             Ok(Network { base, prefix })
         })

@@ -290,7 +290,9 @@ impl Connection {
                     };
                 }
             }
-            let room = header_in::MAX_LEN.saturating_sub(bytes.len()).min(chunk.len());
+            let room = header_in::MAX_LEN
+                .saturating_sub(bytes.len())
+                .min(chunk.len());
             match Read::read(&mut socket, &mut chunk[..room]) {
                 Ok(0) => {
                     let reason = "the balancer closed the connection before its PROXY header ended";

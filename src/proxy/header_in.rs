@@ -65,9 +65,7 @@ fn parse_v1(bytes: &[u8]) -> Parsed {
     let window = &bytes[..bytes.len().min(V1_MAX)];
     let Some(end) = window.windows(2).position(|w| w == b"\r\n") else {
         return if bytes.len() >= V1_MAX {
-            Parsed::Invalid(format!(
-                "a PROXY v1 header longer than {V1_MAX} bytes"
-            ))
+            Parsed::Invalid(format!("a PROXY v1 header longer than {V1_MAX} bytes"))
         } else {
             Parsed::Incomplete
         };
@@ -151,4 +149,4 @@ fn parse_v2(bytes: &[u8]) -> Parsed {
 
 #[cfg(test)]
 #[path = "header_in_tests.rs"]
-mod header_in;
+mod parse_tests;

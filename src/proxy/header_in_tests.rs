@@ -33,7 +33,11 @@ fn every_split_point_reads_the_same_header() {
             let len = bytes.len();
             bytes.extend_from_slice(b"\x16\x03\x01 the ClientHello follows");
             for cut in 1..len {
-                assert_eq!(parse(&bytes[..cut]), Parsed::Incomplete, "{version:?} cut {cut}");
+                assert_eq!(
+                    parse(&bytes[..cut]),
+                    Parsed::Incomplete,
+                    "{version:?} cut {cut}"
+                );
             }
             assert_eq!(
                 parse(&bytes),

@@ -123,10 +123,12 @@ fn ssl_value(tls: &TlsFacts) -> Result<Vec<u8>, String> {
     let mut value = vec![client];
     value.extend_from_slice(&verify.to_be_bytes());
     sub_tlv(&mut value, Type::SSLVersion, tls.version.as_bytes())?;
-    if let Some(cert) = &tls.certificate {
-        if let Some(cn) = &cert.common_name {
-            sub_tlv(&mut value, Type::SSLCommonName, cn.as_bytes())?;
-        }
+    if let Some(cn) = tls
+        .certificate
+        .as_ref()
+        .and_then(|c| c.common_name.as_ref())
+    {
+        sub_tlv(&mut value, Type::SSLCommonName, cn.as_bytes())?;
     }
     sub_tlv(&mut value, Type::SSLCipher, tls.cipher.as_bytes())?;
     if let Some(cert) = &tls.certificate {
@@ -156,4 +158,4 @@ fn sub_tlv(out: &mut Vec<u8>, kind: Type, value: &[u8]) -> Result<(), String> {
 
 #[cfg(test)]
 #[path = "header_out_tests.rs"]
-mod header_out;
+mod build_tests;

@@ -134,7 +134,11 @@ fn v2_without_certificate_or_tls() {
     assert_eq!(header[13], 0x21, "TCP over IPv6");
     let found = tlvs(&header[16 + 36..]);
     let kinds: Vec<u8> = found.iter().map(|(k, _)| *k).collect();
-    assert_eq!(kinds, [0x01, 0x05, 0x20], "no subject or roles without a certificate");
+    assert_eq!(
+        kinds,
+        [0x01, 0x05, 0x20],
+        "no subject or roles without a certificate"
+    );
     assert_eq!(found[0].1, b"mongodb");
     let ssl = &found[2].1;
     assert_eq!(ssl[0], PP2_CLIENT_SSL);

@@ -91,8 +91,14 @@ impl Fixture {
         let ctx = self.ctx();
         let deadline = ctx.now + ctx.handshake_timeout;
         let peer = "127.0.0.1:50000".parse().expect("peer");
-        Connection::accept(1, (peer, self.local()), Socket::scripted(client.clone()), deadline, &ctx)
-            .expect("accepted")
+        Connection::accept(
+            1,
+            (peer, self.local()),
+            Socket::scripted(client.clone()),
+            deadline,
+            &ctx,
+        )
+        .expect("accepted")
     }
 }
 
@@ -389,7 +395,11 @@ fn a_trusted_balancers_header_split_across_reads_names_the_client_upstream() {
     let mut connection = fixture.accept(&client);
     let ctx = fixture.ctx();
     assert_eq!(connection.ready(Side::Client, READY, &ctx), Step::Wait);
-    assert_eq!(fixture.dial.calls.get(), 0, "dialled before the header ended");
+    assert_eq!(
+        fixture.dial.calls.get(),
+        0,
+        "dialled before the header ended"
+    );
     let upstream = fixture.upstream_ok();
     // The rest of the header and the client's message in one read.
     let mut rest = header[20..].to_vec();
@@ -400,8 +410,16 @@ fn a_trusted_balancers_header_split_across_reads_names_the_client_upstream() {
     assert_eq!(connection.ready(Side::Upstream, READY, &ctx), Step::Wait);
     let mut expected = b"PROXY TCP4 192.0.2.7 10.0.0.9 51234 27017\r\n".to_vec();
     expected.extend_from_slice(&message);
-    assert_eq!(upstream.written(), expected, "one header, then the bytes unchanged");
-    assert_eq!(connection.bytes().0, message.len() as u64, "the header is not the client's");
+    assert_eq!(
+        upstream.written(),
+        expected,
+        "one header, then the bytes unchanged"
+    );
+    assert_eq!(
+        connection.bytes().0,
+        message.len() as u64,
+        "the header is not the client's"
+    );
 }
 
 #[test]
@@ -459,8 +477,13 @@ fn a_local_header_keeps_the_peer_and_v2_goes_upstream() {
 fn a_balancer_that_stalls_inside_its_header_times_out() {
     let fixture = with_proxy_protocol(ProxyProtocol::None, "127.0.0.1");
     let client = Script::new();
-    client.data(b"PROXY TCP4 1.2").read(ReadStep::Block(Io::WantRead));
+    client
+        .data(b"PROXY TCP4 1.2")
+        .read(ReadStep::Block(Io::WantRead));
     let mut connection = fixture.accept(&client);
-    assert_eq!(connection.ready(Side::Client, READY, &fixture.ctx()), Step::Wait);
+    assert_eq!(
+        connection.ready(Side::Client, READY, &fixture.ctx()),
+        Step::Wait
+    );
     assert_eq!(connection.timed_out(), "no complete PROXY header in time");
 }

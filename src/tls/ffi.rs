@@ -4,12 +4,12 @@
 //! libssl (the FIPS module keeps its own provider calls: they are its job).
 
 use foreign_types::ForeignTypeRef;
+use openssl::asn1::Asn1ObjectRef;
 use openssl::error::ErrorStack;
 use openssl::ssl::{SslCipher, SslCipherRef, SslContextBuilder, SslRef};
 use openssl::stack::StackRef;
-use openssl::asn1::Asn1ObjectRef;
-use openssl::x509::{X509Crl, X509Ref};
 use openssl::x509::store::X509StoreBuilderRef;
+use openssl::x509::{X509Crl, X509Ref};
 
 /// OpenSSL 3's `SSL_R_UNEXPECTED_EOF_WHILE_READING`: the peer closed the
 /// socket without close_notify.

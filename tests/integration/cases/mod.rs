@@ -6,6 +6,7 @@ mod check;
 mod config_compat;
 mod fips;
 mod hostile;
+mod identity;
 mod peer_policy;
 mod relay;
 mod secrets;

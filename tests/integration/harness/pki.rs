@@ -62,6 +62,10 @@ pub struct Spec<'a> {
     /// For a server: its only DNS name (instead of localhost and the
     /// loopback addresses).
     pub only_dns: Option<&'a str>,
+    /// The full subject, in certificate order, instead of `O=mongossl tests,CN=cn`.
+    pub subject: Option<&'a [(&'a str, &'a str)]>,
+    /// A MongoDB roles extension (OID 1.3.6.1.4.1.34601.2.1.1) with this DER.
+    pub mongodb_roles: Option<&'a [u8]>,
 }
 
 impl<'a> Spec<'a> {
@@ -72,6 +76,8 @@ impl<'a> Spec<'a> {
             not_before_days: -1,
             not_after_days: 365,
             only_dns: None,
+            subject: None,
+            mongodb_roles: None,
         }
     }
 }
@@ -101,8 +107,10 @@ pub fn issue(spec: &Spec, issuer: Option<&Identity>) -> Identity {
 /// Issues a certificate for a given key.
 pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>) -> Identity {
     let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("O", "mongossl tests").expect("O");
-    name.append_entry_by_text("CN", spec.cn).expect("CN");
+    let default = [("O", "mongossl tests"), ("CN", spec.cn)];
+    for (field, value) in spec.subject.unwrap_or(&default) {
+        name.append_entry_by_text(field, value).expect("name entry");
+    }
     let name = name.build();
     let mut b = X509Builder::new().expect("builder");
     b.set_version(2).expect("v3");
@@ -113,6 +121,12 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
     b.set_pubkey(&key).expect("pubkey");
     b.set_not_before(&days(spec.not_before_days)).expect("nb");
     b.set_not_after(&days(spec.not_after_days)).expect("na");
+    if let Some(der) = spec.mongodb_roles {
+        let oid = openssl::asn1::Asn1Object::from_str("1.3.6.1.4.1.34601.2.1.1").expect("oid");
+        let value = openssl::asn1::Asn1OctetString::new_from_bytes(der).expect("octets");
+        let roles = openssl::x509::X509Extension::new_from_der(&oid, false, &value).expect("roles");
+        b.append_extension(roles).expect("ext");
+    }
     match spec.purpose {
         Purpose::Ca => {
             b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
