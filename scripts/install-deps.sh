@@ -19,15 +19,18 @@ PYMONGO_VERSION=4.15.5
 SECANTUSDB_VERSION=0.7.0b3
 MONGOSH_VERSION=2.12.0
 MONGODB_NODE_VERSION=6.22.0
+# The PROXY protocol cases: an independent header parser, and HAProxy (apt).
+PROXY_PROTOCOL_VERSION=0.11.3
 
 DEPS=${MONGOSSL_DEPS:-$HOME/.cache/mongossl/deps}
 STAMP="$DEPS/.installed"
-WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
+WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION proxy-protocol=$PROXY_PROTOCOL_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
 
 log() { echo "install-deps: $*" >&2; }
 
 if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" \
-      && -x "$DEPS/venv/bin/python" && -x "$DEPS/node/node_modules/.bin/mongosh" ]]; then
+      && -x "$DEPS/venv/bin/python" && -x "$DEPS/node/node_modules/.bin/mongosh" ]] \
+      && command -v haproxy >/dev/null; then
     echo "$DEPS"
     exit 0
 fi
@@ -42,6 +45,7 @@ elif ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+command -v haproxy >/dev/null || need_apt+=(haproxy)
 if ((${#need_apt[@]})); then
     if ! command -v apt-get >/dev/null; then
         log "missing ${need_apt[*]} and no apt-get here: install them and run again"
@@ -68,9 +72,10 @@ if [[ ! -x "$DEPS/venv/bin/python" ]]; then
     log "creating venv $DEPS/venv"
     python3 -m venv "$DEPS/venv" >&2
 fi
-log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION"
+log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION proxy-protocol==$PROXY_PROTOCOL_VERSION"
 "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check \
-    "pymongo==$PYMONGO_VERSION" "secantusdb==$SECANTUSDB_VERSION" >&2
+    "pymongo==$PYMONGO_VERSION" "secantusdb==$SECANTUSDB_VERSION" \
+    "proxy-protocol==$PROXY_PROTOCOL_VERSION" >&2
 
 # --- Node: mongosh + mongodb driver ----------------------------------------
 mkdir -p "$DEPS/node"
