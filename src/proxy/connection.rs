@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::header_in::{self, Parsed};
+use super::header_in::{self, Reading};
 use super::header_out::{self, Facts};
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
@@ -251,60 +251,42 @@ impl Connection {
         mut bytes: Vec<u8>,
         ctx: &Context,
     ) -> (Phase, Step) {
-        let mut chunk = [0u8; 512];
-        loop {
-            match header_in::parse(&bytes) {
-                Parsed::Incomplete => {}
-                Parsed::Invalid(why) => {
-                    let reason = format!(
-                        "refused: {why}, from {} (in --proxyProtocolFrom, so it must send one)",
-                        self.peer
-                    );
-                    log::warn!(target: &self.context, "{reason}");
-                    return (Phase::Gone, Step::Close(reason));
-                }
-                Parsed::Header { len, addresses } => {
-                    let balancer = self.peer;
-                    match addresses {
-                        Some((source, destination)) => {
-                            log::info!(target: &self.context, "PROXY header from {balancer}: client {source}, connected to {destination}");
-                            self.peer = source;
-                            if self.local.is_some() {
-                                self.local = Some(destination);
-                            }
-                        }
-                        None => {
-                            log::debug!(target: &self.context, "PROXY header from {balancer} without a client address (LOCAL): keeping {balancer}");
-                        }
-                    }
-                    socket.begin_with(&bytes[len..]);
-                    return match first_phase(socket, ctx) {
-                        Ok(Phase::Sniffing {
-                            socket,
-                            header,
-                            len,
-                        }) => self.sniff(socket, header, len, ctx),
-                        Ok(Phase::Handshaking(handshake)) => self.handshake(handshake, ctx),
-                        Ok(_) => (Phase::Gone, Step::Close("internal: no first phase".into())),
-                        Err(reason) => (Phase::Gone, Step::Close(reason)),
-                    };
+        let (len, addresses) = match header_in::read(&mut socket, &mut bytes) {
+            Reading::Blocked => return (Phase::ReadingProxyHeader { socket, bytes }, Step::Wait),
+            Reading::Failed(reason) => return (Phase::Gone, Step::Close(reason)),
+            Reading::Invalid(why) => {
+                let reason = format!(
+                    "refused: {why}, from {} (in --proxyProtocolFrom, so it must send one)",
+                    self.peer
+                );
+                log::warn!(target: &self.context, "{reason}");
+                return (Phase::Gone, Step::Close(reason));
+            }
+            Reading::Header { len, addresses } => (len, addresses),
+        };
+        let balancer = self.peer;
+        match addresses {
+            Some((source, destination)) => {
+                log::info!(target: &self.context, "PROXY header from {balancer}: client {source}, connected to {destination}");
+                self.peer = source;
+                if self.local.is_some() {
+                    self.local = Some(destination);
                 }
             }
-            let room = header_in::MAX_LEN
-                .saturating_sub(bytes.len())
-                .min(chunk.len());
-            match Read::read(&mut socket, &mut chunk[..room]) {
-                Ok(0) => {
-                    let reason = "the balancer closed the connection before its PROXY header ended";
-                    return (Phase::Gone, Step::Close(reason.into()));
-                }
-                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    return (Phase::ReadingProxyHeader { socket, bytes }, Step::Wait);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return (Phase::Gone, Step::Close(format!("client error: {e}"))),
+            None => {
+                log::debug!(target: &self.context, "PROXY header from {balancer} without a client address (LOCAL): keeping {balancer}");
             }
+        }
+        socket.begin_with(&bytes[len..]);
+        match first_phase(socket, ctx) {
+            Ok(Phase::Sniffing {
+                socket,
+                header,
+                len,
+            }) => self.sniff(socket, header, len, ctx),
+            Ok(Phase::Handshaking(handshake)) => self.handshake(handshake, ctx),
+            Ok(_) => (Phase::Gone, Step::Close("internal: no first phase".into())),
+            Err(reason) => (Phase::Gone, Step::Close(reason)),
         }
     }
 

@@ -3,6 +3,7 @@
 //! signature, bounded in size, parsed by the `ppp` crate once complete,
 //! however the bytes were split across reads.
 
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 
 use ppp::v2::{self, Command, Protocol};
@@ -33,6 +34,48 @@ pub enum Parsed {
     },
     /// Not a header mongossl takes, and why.
     Invalid(String),
+}
+
+/// Where reading a header off a socket got to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// The socket has nothing more now: wait for it.
+    Blocked,
+    /// A complete header (see `Parsed::Header`); bytes past `len` are the
+    /// client's.
+    Header {
+        len: usize,
+        addresses: Option<(SocketAddr, SocketAddr)>,
+    },
+    /// Not a header mongossl takes, and why.
+    Invalid(String),
+    /// The connection ended or failed first.
+    Failed(String),
+}
+
+/// Reads from `socket` into `bytes` until they hold a header (or cannot).
+/// It may read past the header: the caller replays the rest.
+pub fn read(socket: &mut impl Read, bytes: &mut Vec<u8>) -> Reading {
+    let mut chunk = [0u8; 512];
+    loop {
+        match parse(bytes) {
+            Parsed::Incomplete => {}
+            Parsed::Header { len, addresses } => return Reading::Header { len, addresses },
+            Parsed::Invalid(why) => return Reading::Invalid(why),
+        }
+        let room = MAX_LEN.saturating_sub(bytes.len()).min(chunk.len());
+        match socket.read(&mut chunk[..room]) {
+            Ok(0) => {
+                return Reading::Failed(
+                    "the balancer closed the connection before its PROXY header ended".into(),
+                );
+            }
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Reading::Blocked,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Reading::Failed(format!("client error: {e}")),
+        }
+    }
 }
 
 /// Whether bytes begin the way a PROXY header does (as far as they go).
