@@ -20,6 +20,9 @@
 #   scripts/bench.sh --syscalls      # also count each proxy's syscalls per operation
 #   scripts/bench.sh --perf          # also sample mongossl with perf (where its CPU goes)
 #   MONGOSSL_BIN=/path/to/mongossl scripts/bench.sh ...   # another build
+#   scripts/bench.sh --proxy-protocol --cores 1 --measures mtls --passes 3
+#                                    # adds a column mongossl-pp2: the same build with
+#                                    # --upstreamProxyProtocol v2 (the echo backend reads past the header)
 #   scripts/bench.sh --proxies "mongossl mongossl-new" --variant "mongossl-new|/tmp/mongossl-new|--quiet"
 #                                    # A/B: extra mongossl builds/arguments as columns
 #                                    # (name them mongossl-*: the table never counts them as peers)
@@ -48,6 +51,7 @@ REPORT=""
 INSTALL=1
 SYSCALLS=0
 PERF=0
+PROXY_PROTOCOL=0
 declare -A VARIANT_BIN=() VARIANT_ARGS=()
 BASE_PORT=${BENCH_BASE_PORT:-29100}
 
@@ -67,6 +71,7 @@ while (($#)); do
     --no-install) INSTALL=0 ;;
     --syscalls) SYSCALLS=1 ;;
     --perf) PERF=1 ;;
+    --proxy-protocol) PROXY_PROTOCOL=1 ;;
     --variant)
         IFS='|' read -r vname vbin vargs <<<"$2"
         VARIANT_BIN[$vname]=$vbin
@@ -219,6 +224,12 @@ TLS12_CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-E
 TLS13_SUITES="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 # (X25519, P-256, P-384; stunnel and HAProxy want the OpenSSL curve names.)
 TLS_GROUPS="X25519:prime256v1:secp384r1"
+
+if ((PROXY_PROTOCOL)); then
+    VARIANT_BIN[mongossl-pp2]=$MONGOSSL
+    VARIANT_ARGS[mongossl-pp2]="--upstreamProxyProtocol v2"
+    PROXIES="$PROXIES mongossl-pp2"
+fi
 
 BACKEND_PORT=$BASE_PORT
 declare -A PORT=([mongossl]=$((BASE_PORT + 1)) [stunnel]=$((BASE_PORT + 2)) [hitch]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)))

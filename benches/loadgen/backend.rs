@@ -3,6 +3,8 @@
 //! proxy's EOF once everything was echoed. One epoll loop per thread, each
 //! with its own SO_REUSEPORT listener; buffers exist only while they hold
 //! bytes, so 10,000 idle connections cost the backend next to nothing.
+//! A PROXY header at the start of a connection (`--upstreamProxyProtocol`)
+//! is read past, not echoed, as mongod would.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -23,6 +25,8 @@ struct Echo {
     readable: bool,
     writable: bool,
     eof: bool,
+    /// The first bytes may still be a PROXY header.
+    checking: bool,
 }
 
 impl Echo {
@@ -37,14 +41,19 @@ impl Echo {
                     .get_or_insert_with(|| vec![0; BUFFER].into_boxed_slice());
                 match self.stream.read(&mut buf[self.end..]) {
                     Ok(0) => self.eof = true,
-                    Ok(n) => self.end += n,
+                    Ok(n) => {
+                        self.end += n;
+                        if self.checking {
+                            self.skip_proxy_header();
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => return false,
                 }
                 progress = true;
             }
-            if self.writable && self.start < self.end {
+            if self.writable && self.start < self.end && !self.checking {
                 let buf = self.buf.as_ref().expect("bytes are pending");
                 match self.stream.write(&buf[self.start..self.end]) {
                     Ok(n) => {
@@ -67,6 +76,25 @@ impl Echo {
             if !progress {
                 return true;
             }
+        }
+    }
+}
+
+impl Echo {
+    /// Drops a complete PROXY header from the front of the buffer; stops
+    /// checking once the bytes are one or cannot be.
+    fn skip_proxy_header(&mut self) {
+        use mongossl::proxy::header_in::{Parsed, parse};
+        let Some(buf) = self.buf.as_ref() else {
+            return;
+        };
+        match parse(&buf[..self.end]) {
+            Parsed::Incomplete if self.end < BUFFER => {}
+            Parsed::Header { len, .. } => {
+                self.start = len;
+                self.checking = false;
+            }
+            _ => self.checking = false,
         }
     }
 }
@@ -108,6 +136,7 @@ fn serve(mut listener: mio::net::TcpListener, until: Instant) -> io::Result<()> 
                                 readable: true,
                                 writable: true,
                                 eof: false,
+                                checking: true,
                             });
                             if !echo.drive() {
                                 conns.remove(token.0);
