@@ -71,7 +71,12 @@ pub fn serve(config: &Config) -> Result<(), Error> {
     };
     let inherited = systemd::listen_fds();
     let (listeners, port) = if inherited.is_empty() {
-        proxy::listen::bind(&config.bind_ip, config.port, loops)?
+        let bound = proxy::listen::bind(&config.bind_ip, config.port, loops)?;
+        for ip in &config.bind_ip {
+            let address = std::net::SocketAddr::new(*ip, bound.1);
+            log::info!(id = 23015, address:% = address; "listening on {address}");
+        }
+        bound
     } else {
         log::info!(
             "using {} listen socket(s) from systemd socket activation",
@@ -99,7 +104,8 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         "relaying to upstream mongod at {} with {loops} event loop(s)",
         config.upstream
     );
-    log::info!("waiting for connections on port {port}");
+    let ssl = if config.ssl.is_some() { "on" } else { "off" };
+    log::info!(id = 23016, port = port, ssl = ssl; "waiting for connections on port {port}");
     systemd::notify("READY=1\nSTATUS=waiting for connections");
 
     control::run(config, &decision, &signals, &proxy);

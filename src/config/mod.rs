@@ -156,6 +156,8 @@ pub struct LogSettings {
     pub verbosity: i8,
     pub logpath: Option<PathBuf>,
     pub logappend: bool,
+    /// `--logFormat json`: mongod 4.4+'s JSON lines.
+    pub json: bool,
 }
 
 /// A private-key password. Its `Debug` never shows it, so it cannot leak

@@ -138,6 +138,13 @@ pub const LOGAPPEND: OptionSpec = option(
     &["systemLog.logAppend"],
     "append to --logpath instead of rotating the old file aside",
 );
+pub const LOG_FORMAT: OptionSpec = option(
+    "logFormat",
+    Kind::Value,
+    "json|text",
+    &[],
+    "log lines as mongod 4.4+'s JSON documents, or as text (default text)",
+);
 pub const PORT: OptionSpec = option(
     "port",
     Kind::Value,
@@ -384,6 +391,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     QUIET,
     LOGPATH,
     LOGAPPEND,
+    LOG_FORMAT,
     PORT,
     BIND_IP,
     UPSTREAM,

@@ -88,6 +88,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             verbosity,
             logpath: values.path(&LOGPATH),
             logappend: values.flag(&LOGAPPEND),
+            json: log_format_is_json(values)?,
         },
         tunnel,
         warnings,
@@ -266,6 +267,18 @@ fn fips_request(values: Values) -> Result<Option<FipsRequest>, Error> {
         )));
     }
     Ok(fips)
+}
+
+/// `--logFormat`: mongod 4.4+ logs JSON; mongossl's default is its text.
+fn log_format_is_json(values: Values) -> Result<bool, Error> {
+    match values.text(&LOG_FORMAT).map(String::as_str) {
+        None | Some("text") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => Err(Error::options(format!(
+            "--{}: '{other}' is not one of json, text",
+            LOG_FORMAT.name
+        ))),
+    }
 }
 
 /// A limit or a timeout of zero would refuse or cut off every connection.

@@ -1,7 +1,8 @@
 //! mongod-style log lines: a timestamp, a severity, a context in brackets
 //! (`[initandlisten]`, `[connN]`) and the message, to stderr or
 //! `--logpath` (rotated aside like mongod's unless `--logappend`, and on
-//! SIGUSR1: rename, then reopen).
+//! SIGUSR1: rename, then reopen); or, with `--logFormat json`, mongod
+//! 4.4+'s JSON lines (`log_json`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,8 +20,9 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
         1 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
+    let json = settings.json;
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(level).format(|buf, record| {
+    builder.filter_level(level).format(move |buf, record| {
         let target = record.target();
         // Module paths mean start-up code; connection code names itself.
         let context = if target.starts_with("mongossl") {
@@ -28,6 +30,10 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
         } else {
             target
         };
+        if json {
+            let time = buf.timestamp_millis().to_string();
+            return super::log_json::write_line(buf, &time, context, record);
+        }
         let severity = match record.level() {
             log::Level::Error => "E",
             log::Level::Warn => "W",
@@ -44,7 +50,7 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
     });
     if let Some(path) = &settings.logpath {
         let file = open_log_file(path, settings.logappend).map_err(|source| Error::Io {
-            option: "logpath",
+            option: crate::config::table::LOGPATH.name,
             path: path.clone(),
             source,
         })?;

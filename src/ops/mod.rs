@@ -2,6 +2,7 @@
 //! the systemd protocol, and giving memory back.
 
 pub mod log;
+pub mod log_json;
 pub mod memory;
 pub mod signals;
 pub mod systemd;

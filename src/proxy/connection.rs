@@ -19,6 +19,7 @@ use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
 use super::streams::{Socket, Stream};
 use crate::config::{Network, ProxyProtocol, SslMode, Upstream};
+use crate::ops::log_json::{PROXY_HEADER_RECEIVED, SSL_HANDSHAKE_DONE};
 use crate::tls::policy::NO_CERTIFICATE;
 use crate::tls::{
     Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, Io, PeerVerdict,
@@ -267,7 +268,7 @@ impl Connection {
         let balancer = self.peer;
         match addresses {
             Some((source, destination)) => {
-                log::info!(target: &self.context, "PROXY header from {balancer}: client {source}, connected to {destination}");
+                log::info!(target: &self.context, id = PROXY_HEADER_RECEIVED, balancer:% = balancer, client:% = source, destination:% = destination; "PROXY header from {balancer}: client {source}, connected to {destination}");
                 self.peer = source;
                 if self.local.is_some() {
                     self.local = Some(destination);
@@ -398,19 +399,19 @@ impl Connection {
             }
             PeerVerdict::AcceptInvalid { subject, warning } => {
                 log::warn!(target: &self.context, "{warning}");
-                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
+                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher, subject:% = subject; "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
                 log::warn!(target: &self.context, "{NO_CERTIFICATE}");
-                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, no peer certificate");
+                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher; "SSL handshake done: {version} {cipher}, no peer certificate");
             }
             PeerVerdict::Accept {
                 subject: Some(subject),
             } => {
-                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
+                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher, subject:% = subject; "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::Accept { subject: None } => {
-                log::info!(target: &self.context, "SSL handshake done: {version} {cipher}, no peer certificate");
+                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher; "SSL handshake done: {version} {cipher}, no peer certificate");
             }
         }
         match self.start_upstream(Stream::Tls(stream), ctx) {

@@ -304,6 +304,7 @@ impl EventLoop {
         entry.insert(connection);
         log::info!(
             target: &format!("conn{id}"),
+            id = 22943, remote:% = peer, connectionId = id, connectionCount = open;
             "connection accepted from {peer} #{id} ({open} {} now open)",
             if open == 1 { "connection" } else { "connections" }
         );
@@ -424,9 +425,13 @@ impl EventLoop {
         } else {
             log::Level::Debug
         };
+        let millis = connection.opened.elapsed().as_millis() as u64;
         log::log!(
             target: &connection.context,
             level,
+            id = 22944, remote:% = connection.peer, connectionId = connection.id,
+            connectionCount = open, bytesIn = bytes_in, bytesOut = bytes_out,
+            durationMillis = millis, reason:% = reason;
             "end connection {} ({open} {} now open): {bytes_in} bytes in, {bytes_out} bytes out, {:.3} s, {reason}",
             connection.peer,
             if open == 1 { "connection" } else { "connections" },

@@ -7,6 +7,7 @@ mod config_compat;
 mod fips;
 mod hostile;
 mod identity;
+mod json_logs;
 mod peer_policy;
 mod relay;
 mod secrets;

@@ -152,7 +152,9 @@ impl Server {
         let log = self.log();
         let at = log.find("waiting for connections on port ")?;
         let rest = &log[at + "waiting for connections on port ".len()..];
-        rest.split_whitespace().next()?.parse().ok()
+        // The digits: a JSON log line (`--logFormat json`) has a quote next.
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
     }
 
     pub fn log(&self) -> String {
