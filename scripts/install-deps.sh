@@ -21,10 +21,12 @@ MONGOSH_VERSION=2.12.0
 MONGODB_NODE_VERSION=6.22.0
 # The PROXY protocol cases: an independent header parser, and HAProxy (apt).
 PROXY_PROTOCOL_VERSION=0.11.3
+# The metrics cases: the Prometheus text-format parser.
+PROMETHEUS_CLIENT_VERSION=0.26.0
 
 DEPS=${MONGOSSL_DEPS:-$HOME/.cache/mongossl/deps}
 STAMP="$DEPS/.installed"
-WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION proxy-protocol=$PROXY_PROTOCOL_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
+WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION proxy-protocol=$PROXY_PROTOCOL_VERSION prometheus-client=$PROMETHEUS_CLIENT_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
 
 log() { echo "install-deps: $*" >&2; }
 
@@ -72,10 +74,10 @@ if [[ ! -x "$DEPS/venv/bin/python" ]]; then
     log "creating venv $DEPS/venv"
     python3 -m venv "$DEPS/venv" >&2
 fi
-log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION proxy-protocol==$PROXY_PROTOCOL_VERSION"
+log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION proxy-protocol==$PROXY_PROTOCOL_VERSION prometheus-client==$PROMETHEUS_CLIENT_VERSION"
 "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check \
     "pymongo==$PYMONGO_VERSION" "secantusdb==$SECANTUSDB_VERSION" \
-    "proxy-protocol==$PROXY_PROTOCOL_VERSION" >&2
+    "proxy-protocol==$PROXY_PROTOCOL_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION" >&2
 
 # --- Node: mongosh + mongodb driver ----------------------------------------
 mkdir -p "$DEPS/node"

@@ -12,6 +12,7 @@ use crate::fips::FipsDecision;
 use crate::ops::signals::{Signal, Signals};
 use crate::ops::{self, systemd};
 use crate::proxy::Proxy;
+use crate::taps::metrics::ProcessFacts;
 use crate::tls::{self, ServerContext};
 
 /// How often systemd's STATUS is updated.
@@ -21,7 +22,13 @@ const CONTROL_TICK: Duration = Duration::from_secs(1);
 
 /// The control thread's loop: signals, systemd status and watchdog, until
 /// a shutdown is asked for (or a loop died).
-pub fn run(config: &Config, decision: &FipsDecision, signals: &Signals, proxy: &Proxy) {
+pub fn run(
+    config: &Config,
+    decision: &FipsDecision,
+    signals: &Signals,
+    proxy: &Proxy,
+    facts: &ProcessFacts,
+) {
     let watchdog = systemd::watchdog_interval().map(|interval| interval / 2);
     let tick = watchdog.map_or(CONTROL_TICK, |w| w.min(CONTROL_TICK));
     let mut last_status = Instant::now();
@@ -33,7 +40,7 @@ pub fn run(config: &Config, decision: &FipsDecision, signals: &Signals, proxy: &
                 log::info!("got a signal to shut down");
                 return;
             }
-            Some(Signal::Reload) => reload(config, decision, proxy),
+            Some(Signal::Reload) => reload(config, decision, proxy, facts),
             Some(Signal::RotateLog) => match ops::log::rotate() {
                 Ok(Some(aside)) => log::info!("log rotated; the old log is {}", aside.display()),
                 Ok(None) => log::info!("log rotation asked for, but the log goes to stderr"),
@@ -66,19 +73,23 @@ pub fn run(config: &Config, decision: &FipsDecision, signals: &Signals, proxy: &
 
 /// SIGHUP: re-reads the key, CA and CRL files and hands every loop new
 /// contexts. Any error keeps the old ones: never a half-applied mix.
-fn reload(config: &Config, decision: &FipsDecision, proxy: &Proxy) {
+fn reload(config: &Config, decision: &FipsDecision, proxy: &Proxy, facts: &ProcessFacts) {
     let Some(settings) = &config.ssl else {
         log::info!("reload asked for, but SSL is off: nothing to reload");
         return;
     };
     systemd::notify("RELOADING=1");
     log::info!("reloading the SSL certificate, CA and CRL files");
-    match load_tls(settings, decision, config.threads.max(1)) {
+    match load_tls(settings, decision, config.threads.max(1), facts) {
         Ok(tls) => {
             proxy.reload(tls);
+            facts.reloaded(true);
             log::info!("reload done: new connections use the new files; open ones keep theirs");
         }
-        Err(e) => log::error!("reload failed, keeping the previous certificates: {e}"),
+        Err(e) => {
+            facts.reloaded(false);
+            log::error!("reload failed, keeping the previous certificates: {e}");
+        }
     }
     systemd::notify("READY=1");
 }
@@ -88,8 +99,13 @@ pub fn load_tls(
     settings: &SslSettings,
     decision: &FipsDecision,
     loops: usize,
+    facts: &ProcessFacts,
 ) -> Result<Vec<ServerContext>, Error> {
     let tls = tls::server::build(settings, decision, loops)?;
+    facts.certificate(
+        &settings.pem_key_file.display().to_string(),
+        tls.certificate_not_after,
+    );
     log::info!(
         "SSL on: certificate {} (expires {})",
         tls.certificate_subject,

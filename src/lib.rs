@@ -28,16 +28,20 @@ pub mod error;
 pub mod fips;
 pub mod ops;
 pub mod proxy;
+pub mod taps;
 pub mod tls;
 pub mod wire;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use config::Config;
 use error::Error;
 use ops::signals::Signals;
 use ops::systemd;
+use proxy::stats::LoopStats;
 use proxy::{LoopSettings, Proxy, Role};
+use taps::metrics::{Metrics, ProcessFacts};
 
 /// Runs the server role until SIGTERM/SIGINT and a graceful shutdown.
 pub fn serve(config: &Config) -> Result<(), Error> {
@@ -51,12 +55,14 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         log::info!("{message}");
     }
     let loops = config.threads.max(1);
+    let facts = Arc::new(ProcessFacts::new(decision.is_fips()));
+    let stats: Vec<Arc<LoopStats>> = (0..loops).map(|_| Arc::default()).collect();
     let tunnel = match &config.tunnel {
         Some(settings) => Some(tls::client::tunnel(settings, &decision)?),
         None => None,
     };
     let tls = match (&config.ssl, &tunnel) {
-        (Some(settings), _) => Some(control::load_tls(settings, &decision, loops)?),
+        (Some(settings), _) => Some(control::load_tls(settings, &decision, loops, &facts)?),
         (None, Some(_)) => {
             log::info!(
                 "client tunnel: plaintext on the listen port, SSL to {}",
@@ -99,7 +105,22 @@ pub fn serve(config: &Config) -> Result<(), Error> {
             upstream: config.upstream_proxy_protocol,
             trusted: config.proxy_protocol_from.clone(),
         },
+        stats: stats.get(index).cloned().unwrap_or_default(),
     })?;
+    if let Some(addr) = config.metrics_listen {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        let metrics = Arc::new(Metrics {
+            loops: stats.clone(),
+            process: facts.clone(),
+        });
+        taps::metrics::serve(listener, metrics).map_err(|source| Error::Runtime {
+            what: "starting the metrics thread".into(),
+            source,
+        })?;
+        log::info!("metrics on http://{bound}/metrics");
+    }
     log::info!(
         "relaying to upstream mongod at {} with {loops} event loop(s)",
         config.upstream
@@ -108,7 +129,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
     log::info!(id = 23016, port = port, ssl = ssl; "waiting for connections on port {port}");
     systemd::notify("READY=1\nSTATUS=waiting for connections");
 
-    control::run(config, &decision, &signals, &proxy);
+    control::run(config, &decision, &signals, &proxy, &facts);
 
     systemd::notify("STOPPING=1");
     let open = proxy.open_connections();

@@ -68,6 +68,7 @@ fn server_ports() -> (u16, u16) {
                 handshake_timeout: Duration::from_secs(2),
                 idle_timeout: None,
                 proxy_protocol: Default::default(),
+                stats: Default::default(),
             };
             let mut settings = Some(settings);
             let proxy = Proxy::start(listeners, 1000, |_| settings.take().expect("one loop"))

@@ -57,6 +57,8 @@ pub struct Config {
     pub upstream_proxy_protocol: ProxyProtocol,
     /// Load balancers that must send a PROXY header (`--proxyProtocolFrom`).
     pub proxy_protocol_from: Vec<Network>,
+    /// Where Prometheus scrapes the metrics (`--metricsListen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// `Some` in the client-tunnel role (`--client`).
     pub tunnel: Option<TunnelSettings>,
     /// Things worth a warning that were found before logging was set up

@@ -212,6 +212,14 @@ pub const PROXY_PROTOCOL_FROM: OptionSpec = option(
     "load balancers whose connections must begin with a PROXY header (v1 or v2), which then names the client",
 );
 
+pub const METRICS_LISTEN: OptionSpec = option(
+    "metricsListen",
+    Kind::Value,
+    "HOST:PORT",
+    &["mongossl.metricsListen"],
+    "serve Prometheus metrics at http://HOST:PORT/metrics (off by default; port 0 picks one and logs it)",
+);
+
 // The server role's SSL options, with mongod 2.6 to 4.0's names.
 
 pub const SSL_ON_NORMAL_PORTS: OptionSpec = option(
@@ -418,6 +426,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     SHUTDOWN_TIMEOUT_SECS,
     UPSTREAM_PROXY_PROTOCOL,
     PROXY_PROTOCOL_FROM,
+    METRICS_LISTEN,
     SSL_ALLOW_CONNECTIONS_WITHOUT_CERTIFICATES,
     TLS_MODE,
     TLS_CERTIFICATE_KEY_FILE,

@@ -81,6 +81,17 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             Some(list) => parse_networks(list)?,
             None => Vec::new(),
         },
+        metrics_listen: values
+            .text(&METRICS_LISTEN)
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    Error::options(format!(
+                        "--{}: '{text}' is not IP:PORT (such as 127.0.0.1:9216 or [::1]:9216)",
+                        METRICS_LISTEN.name
+                    ))
+                })
+            })
+            .transpose()?,
         mode,
         ssl,
         fips,

@@ -17,12 +17,13 @@ use super::header_in::{self, Reading};
 use super::header_out::{self, Facts};
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
+use super::stats::{LoopStats, Refusal};
 use super::streams::{Socket, Stream};
 use crate::config::{Network, ProxyProtocol, SslMode, Upstream};
 use crate::ops::log_json::{PROXY_HEADER_RECEIVED, SSL_HANDSHAKE_DONE};
 use crate::tls::policy::NO_CERTIFICATE;
 use crate::tls::{
-    Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, Io, PeerVerdict,
+    Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, PeerVerdict,
     ServerContext, TlsFacts,
 };
 use crate::wire::{self, FirstBytes, HEADER_LEN};
@@ -71,6 +72,7 @@ pub struct Context<'a> {
     pub upstream: &'a Upstream,
     pub role: &'a Role,
     pub proxy_protocol: &'a ProxyProtocolSettings,
+    pub stats: &'a LoopStats,
     pub refusals: &'a RefCell<RefusalLog>,
     pub handshake_timeout: Duration,
     pub now: Instant,
@@ -166,7 +168,7 @@ impl Connection {
             Role::Tunnel(_) => {
                 let upstream = connection
                     .open_upstream(ctx)
-                    .map_err(|e| connection.upstream_unavailable(ctx.upstream, &e))?;
+                    .map_err(|e| connection.upstream_unavailable(ctx, &e))?;
                 Phase::TunnelConnecting {
                     client: socket,
                     upstream,
@@ -234,7 +236,7 @@ impl Connection {
                 if let Some(ready) = ready {
                     relay.on_ready(side, ready);
                 }
-                let step = self.relay(&mut relay);
+                let step = self.relay(&mut relay, ctx);
                 (Phase::Relaying(relay), step)
             }
             Phase::Gone => (Phase::Gone, Step::Close("internal: no phase".into())),
@@ -256,6 +258,7 @@ impl Connection {
             Reading::Blocked => return (Phase::ReadingProxyHeader { socket, bytes }, Step::Wait),
             Reading::Failed(reason) => return (Phase::Gone, Step::Close(reason)),
             Reading::Invalid(why) => {
+                ctx.stats.refused(Refusal::ProxyProtocol);
                 let reason = format!(
                     "refused: {why}, from {} (in --proxyProtocolFrom, so it must send one)",
                     self.peer
@@ -331,6 +334,7 @@ impl Connection {
         };
         match wire::classify_header(&header) {
             FirstBytes::Http => {
+                ctx.stats.refused(Refusal::WrongProtocol);
                 // One small write on a fresh socket: if the kernel cannot
                 // take it now, the client loses only the notice.
                 let _ = Write::write(&mut socket, wire::HTTP_NOTICE);
@@ -340,6 +344,7 @@ impl Connection {
             }
             FirstBytes::Tls => match (mode, tls) {
                 (SslMode::Disabled, _) | (_, None) => {
+                    ctx.stats.refused(Refusal::WrongProtocol);
                     let reason =
                         "SSL handshake refused: SSL is disabled on this port (sslMode disabled)";
                     log::warn!(target: &self.context, "{reason}");
@@ -370,7 +375,8 @@ impl Connection {
                 if header_in::looks_like_a_header(first) {
                     return (Phase::Gone, self.untrusted_proxy_header(ctx));
                 }
-                let reason = describe_failed_handshake(first, outcome);
+                let reason = crate::tls::handshake::describe_failure(first, outcome);
+                ctx.stats.handshake_failed();
                 let step = match wire::classify_first_bytes(first) {
                     // Not TLS at all: a plaintext client, likely in a
                     // retry loop; these lines are rate-limited.
@@ -386,12 +392,17 @@ impl Connection {
             }
             Accepted::Done(stream, verdict) => (stream, verdict),
         };
+        ctx.stats.handshake_done(
+            stream.version(),
+            ctx.now.saturating_duration_since(self.opened),
+        );
         let (version, cipher) = (stream.version(), stream.cipher());
         if ctx.proxy_protocol.upstream == ProxyProtocol::V2 {
             self.tls_facts = Some(stream.facts());
         }
         match verdict {
             PeerVerdict::Reject(text) => {
+                ctx.stats.refused(Refusal::PeerCertificate);
                 log::error!(target: &self.context, "{text}");
                 // A close_notify tells the client it was refused on purpose.
                 let _ = stream.close_write();
@@ -423,6 +434,7 @@ impl Connection {
     /// A PROXY header from a source that is not a trusted balancer: a
     /// client must not choose the address mongod sees.
     fn untrusted_proxy_header(&self, ctx: &Context) -> Step {
+        ctx.stats.refused(Refusal::ProxyProtocol);
         let reason = format!(
             "refused: a PROXY protocol header from {}, which is not in --proxyProtocolFrom",
             self.peer
@@ -467,7 +479,7 @@ impl Connection {
             Ok(upstream) => Ok(Phase::Connecting { client, upstream }),
             Err(e) => {
                 let _ = client.close_write();
-                Err(self.upstream_unavailable(ctx.upstream, &e))
+                Err(self.upstream_unavailable(ctx, &e))
             }
         }
     }
@@ -493,7 +505,7 @@ impl Connection {
                     }
                 };
                 let mut relay = Relay::with_preamble(client, Stream::Plain(upstream), &preamble);
-                let step = self.relay(&mut relay);
+                let step = self.relay(&mut relay, ctx);
                 (Phase::Relaying(relay), step)
             }
             Some(Err(reason)) => {
@@ -543,7 +555,7 @@ impl Connection {
         match upstream.connect_finished() {
             Ok(false) => None,
             Ok(true) => Some(Ok(())),
-            Err(e) => Some(Err(self.upstream_unavailable(ctx.upstream, &e))),
+            Err(e) => Some(Err(self.upstream_unavailable(ctx, &e))),
         }
     }
 
@@ -604,12 +616,16 @@ impl Connection {
             upstream.cipher()
         );
         let mut relay = Relay::new(Stream::Plain(client), Stream::Tls(upstream));
-        let step = self.relay(&mut relay);
+        let step = self.relay(&mut relay, ctx);
         (Phase::Relaying(relay), step)
     }
 
-    fn relay(&mut self, relay: &mut Relay<Stream>) -> Step {
-        match relay.drive() {
+    fn relay(&mut self, relay: &mut Relay<Stream>, ctx: &Context) -> Step {
+        let (up, down) = relay.bytes();
+        let progress = relay.drive();
+        let (up_now, down_now) = relay.bytes();
+        ctx.stats.relayed(up_now - up, down_now - down);
+        match progress {
             Progress::Idle => Step::Wait,
             Progress::Yield => Step::Again,
             Progress::Ended(Ending::Finished { client_clean: true }) => {
@@ -648,8 +664,9 @@ impl Connection {
         self.phase = Phase::Gone;
     }
 
-    fn upstream_unavailable(&self, upstream: &Upstream, e: &std::io::Error) -> String {
-        let reason = format!("upstream mongod {upstream} unavailable: {e}");
+    fn upstream_unavailable(&self, ctx: &Context, e: &std::io::Error) -> String {
+        ctx.stats.refused(Refusal::UpstreamUnavailable);
+        let reason = format!("upstream mongod {} unavailable: {e}", ctx.upstream);
         log::warn!(target: &self.context, "{reason}");
         reason
     }
@@ -668,29 +685,6 @@ fn first_phase(socket: Socket, ctx: &Context) -> Result<Phase, String> {
             header: [0; HEADER_LEN],
             len: 0,
         }),
-    }
-}
-
-/// Why a handshake failed, in words an operator searches for.
-fn describe_failed_handshake(first_bytes: &[u8], outcome: Io) -> String {
-    match wire::classify_first_bytes(first_bytes) {
-        FirstBytes::Http => {
-            return "SSL handshake failed: an HTTP request on the MongoDB SSL port".into();
-        }
-        FirstBytes::Plaintext => {
-            return "SSL handshake failed: The server is configured to only allow SSL connections"
-                .into();
-        }
-        FirstBytes::SslV2 => {
-            return "SSL handshake failed: an SSLv2-format hello (SSLv2 and SSLv3 are not supported)"
-                .into();
-        }
-        FirstBytes::Tls | FirstBytes::TooShort => {}
-    }
-    match outcome {
-        Io::Eof { .. } => "SSL handshake failed: the client closed the connection".into(),
-        Io::Failed(why) => format!("SSL handshake failed: {why}"),
-        other => format!("SSL handshake failed: {other:?}"),
     }
 }
 

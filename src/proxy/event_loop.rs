@@ -19,6 +19,7 @@ use super::connection::{Connection, Context, Dial, ProxyProtocolSettings, Role, 
 use super::refusals::RefusalLog;
 use super::relay::{Ready, Side};
 use super::shared::{Command, Mailbox, Shared};
+use super::stats::{LoopStats, Refusal};
 use super::streams::Socket;
 use super::token::{self, Target};
 use crate::config::{ProxyProtocol, Upstream};
@@ -39,6 +40,8 @@ pub struct LoopSettings {
     /// `None`: driver pools keep idle connections on purpose).
     pub idle_timeout: Option<Duration>,
     pub proxy_protocol: ProxyProtocolSettings,
+    /// This loop's counters, read by the metrics.
+    pub stats: Arc<LoopStats>,
 }
 
 /// How a loop ended.
@@ -262,6 +265,7 @@ impl EventLoop {
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
         let id = self.shared.next_connection_id();
         let Some(open) = self.shared.try_open() else {
+            self.settings.stats.refused(Refusal::TooManyConnections);
             log::warn!(
                 target: "listener",
                 "connection refused because too many open connections: {}",
@@ -302,6 +306,7 @@ impl EventLoop {
         };
         self.deadlines.push(Reverse((deadline, key, id)));
         entry.insert(connection);
+        self.settings.stats.accepted();
         log::info!(
             target: &format!("conn{id}"),
             id = 22943, remote:% = peer, connectionId = id, connectionCount = open;
@@ -419,6 +424,7 @@ impl EventLoop {
         // epoll: no explicit deregister needed.
         let connection = self.connections.remove(key);
         let open = self.shared.close_one();
+        self.settings.stats.closed();
         let (bytes_in, bytes_out) = connection.bytes();
         let level = if loud {
             log::Level::Info
@@ -479,6 +485,7 @@ fn connection_context<'a>(
         upstream: &settings.upstream,
         role: &settings.role,
         proxy_protocol: &settings.proxy_protocol,
+        stats: &settings.stats,
         refusals,
         handshake_timeout: settings.handshake_timeout,
         now,

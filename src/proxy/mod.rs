@@ -12,6 +12,7 @@ pub mod relay;
 #[cfg(test)]
 mod script;
 mod shared;
+pub mod stats;
 pub mod streams;
 pub mod token;
 

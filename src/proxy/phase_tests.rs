@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::*;
 use crate::config::{SslSettings, protocols::Protocols};
 use crate::proxy::script::{ReadStep, Script};
+use crate::tls::Io;
 
 /// The upstream sockets a test hands out, in order.
 #[derive(Default)]
@@ -35,6 +36,7 @@ struct Fixture {
     upstream: Upstream,
     role: Role,
     proxy_protocol: ProxyProtocolSettings,
+    stats: LoopStats,
     refusals: RefCell<RefusalLog>,
 }
 
@@ -45,6 +47,7 @@ impl Fixture {
             upstream: Upstream::Tcp("127.0.0.1:27018".parse().expect("address")),
             role,
             proxy_protocol: ProxyProtocolSettings::default(),
+            stats: LoopStats::default(),
             refusals: RefCell::new(RefusalLog::default()),
         }
     }
@@ -60,6 +63,7 @@ impl Fixture {
             upstream: &self.upstream,
             role: &self.role,
             proxy_protocol: &self.proxy_protocol,
+            stats: &self.stats,
             refusals: &self.refusals,
             handshake_timeout: Duration::from_secs(10),
             now: Instant::now(),

@@ -3,7 +3,8 @@
 //! and the tunnel's client connecting to a server (SNI and host name
 //! verification as the mongo shell does). Each call to `resume` goes as
 //! far as the transport allows and hands the handshake back when it must
-//! wait, so the event loop never blocks on it.
+//! wait, so the event loop never blocks on it. And why one failed, in
+//! words an operator searches for.
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use super::policy::{PeerPolicy, PeerVerdict};
 use super::server::ServerContext;
 use super::stream::{Io, TlsStream, classify_ssl_error};
 use crate::error::describe_openssl;
+use crate::wire::{self, FirstBytes};
 
 /// A server-side handshake in progress.
 pub struct Accepting<S> {
@@ -142,5 +144,28 @@ impl<S: Read + Write> Connecting<S> {
             .map(|c| describe_name(c.subject_name()))
             .unwrap_or_else(|| "none".into());
         Connected::Done(TlsStream::new(self.0), subject)
+    }
+}
+
+/// Why a handshake failed, in words an operator searches for.
+pub fn describe_failure(first_bytes: &[u8], outcome: Io) -> String {
+    match wire::classify_first_bytes(first_bytes) {
+        FirstBytes::Http => {
+            return "SSL handshake failed: an HTTP request on the MongoDB SSL port".into();
+        }
+        FirstBytes::Plaintext => {
+            return "SSL handshake failed: The server is configured to only allow SSL connections"
+                .into();
+        }
+        FirstBytes::SslV2 => {
+            return "SSL handshake failed: an SSLv2-format hello (SSLv2 and SSLv3 are not supported)"
+                .into();
+        }
+        FirstBytes::Tls | FirstBytes::TooShort => {}
+    }
+    match outcome {
+        Io::Eof { .. } => "SSL handshake failed: the client closed the connection".into(),
+        Io::Failed(why) => format!("SSL handshake failed: {why}"),
+        other => format!("SSL handshake failed: {other:?}"),
     }
 }

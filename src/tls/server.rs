@@ -68,6 +68,8 @@ pub struct ServerTls {
     pub contexts: Vec<ServerContext>,
     pub certificate_subject: String,
     pub certificate_expiry: String,
+    /// The certificate's notAfter as Unix time (for the metrics).
+    pub certificate_not_after: i64,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
 }
@@ -104,6 +106,7 @@ pub fn build(
     warn_if_readable_by_others(&settings.pem_key_file);
     let subject = pem::describe_name(identity.cert.subject_name());
     let expiry = identity.cert.not_after().to_string();
+    let not_after = unix_time(identity.cert.not_after());
     match pem::validity(&identity.cert).map_err(tls_error("checking the certificate dates"))? {
         Validity::Expired => {
             return Err(Error::file(
@@ -156,6 +159,7 @@ pub fn build(
         contexts,
         certificate_subject: subject,
         certificate_expiry: expiry,
+        certificate_not_after: not_after,
         revoked_count: material.crls.as_ref().map(|crls| {
             crls.iter()
                 .map(|c| c.get_revoked().map_or(0, |r| r.len()))
@@ -435,6 +439,17 @@ fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// An ASN.1 time as Unix seconds (0 if OpenSSL cannot tell the difference).
+fn unix_time(time: &openssl::asn1::Asn1TimeRef) -> i64 {
+    let epoch = match openssl::asn1::Asn1Time::from_unix(0) {
+        Ok(epoch) => epoch,
+        Err(_) => return 0,
+    };
+    epoch
+        .diff(time)
+        .map_or(0, |d| i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod fips;
 mod hostile;
 mod identity;
 mod json_logs;
+mod metrics;
 mod peer_policy;
 mod relay;
 mod secrets;
