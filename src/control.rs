@@ -1,6 +1,6 @@
 //! The control thread: after start-up it waits for signals (SIGTERM/SIGINT
 //! to shut down, SIGHUP to reload the certificate files, SIGUSR1 to rotate
-//! the log), keeps systemd's status and watchdog fed, gives freed memory
+//! the log and reopen the audit file), keeps systemd's status and watchdog fed, gives freed memory
 //! back, and notices an event loop that died. It is the only thread that
 //! reads files after start-up; the loops get new contexts by mailbox.
 
@@ -12,6 +12,7 @@ use crate::fips::FipsDecision;
 use crate::ops::signals::{Signal, Signals};
 use crate::ops::{self, systemd};
 use crate::proxy::Proxy;
+use crate::taps::audit::Audit;
 use crate::taps::metrics::ProcessFacts;
 use crate::tls::{self, ServerContext};
 
@@ -28,6 +29,7 @@ pub fn run(
     signals: &Signals,
     proxy: &Proxy,
     facts: &ProcessFacts,
+    audit: Option<&Audit>,
 ) {
     let watchdog = systemd::watchdog_interval().map(|interval| interval / 2);
     let tick = watchdog.map_or(CONTROL_TICK, |w| w.min(CONTROL_TICK));
@@ -40,12 +42,26 @@ pub fn run(
                 log::info!("got a signal to shut down");
                 return;
             }
-            Some(Signal::Reload) => reload(config, decision, proxy, facts),
-            Some(Signal::RotateLog) => match ops::log::rotate() {
-                Ok(Some(aside)) => log::info!("log rotated; the old log is {}", aside.display()),
-                Ok(None) => log::info!("log rotation asked for, but the log goes to stderr"),
-                Err(e) => log::error!("log rotation failed: {e}"),
-            },
+            Some(Signal::Reload) => {
+                reload(config, decision, proxy, facts);
+                if let Some(audit) = audit {
+                    audit.reopen();
+                }
+            }
+            Some(Signal::RotateLog) => {
+                match ops::log::rotate() {
+                    Ok(Some(aside)) => {
+                        log::info!("log rotated; the old log is {}", aside.display())
+                    }
+                    Ok(None) => log::info!("log rotation asked for, but the log goes to stderr"),
+                    Err(e) => log::error!("log rotation failed: {e}"),
+                }
+                // mongod's logRotate reopens the audit file too; moving the
+                // old one aside is the rotating tool's job.
+                if let Some(audit) = audit {
+                    audit.reopen();
+                }
+            }
             None => {}
         }
         if proxy.any_finished() {

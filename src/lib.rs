@@ -40,6 +40,7 @@ use error::Error;
 use ops::signals::Signals;
 use ops::systemd;
 use proxy::stats::LoopStats;
+use proxy::tap::TapMaker;
 use proxy::{LoopSettings, Proxy, Role};
 use taps::metrics::{Metrics, ProcessFacts};
 
@@ -75,6 +76,14 @@ pub fn serve(config: &Config) -> Result<(), Error> {
             None
         }
     };
+    let audit = match &config.audit {
+        Some(settings) => {
+            let (audit, writer) = taps::audit::start(settings)?;
+            log::info!(target: "audit", "{}", audit_destination(settings));
+            Some((audit, writer))
+        }
+        None => None,
+    };
     let inherited = systemd::listen_fds();
     let (listeners, port) = if inherited.is_empty() {
         let bound = proxy::listen::bind(&config.bind_ip, config.port, loops)?;
@@ -106,6 +115,9 @@ pub fn serve(config: &Config) -> Result<(), Error> {
             trusted: config.proxy_protocol_from.clone(),
         },
         stats: stats.get(index).cloned().unwrap_or_default(),
+        taps: audit
+            .as_ref()
+            .map(|(audit, _)| audit.clone() as Arc<dyn TapMaker>),
     })?;
     if let Some(addr) = config.metrics_listen {
         let listener =
@@ -114,6 +126,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         let metrics = Arc::new(Metrics {
             loops: stats.clone(),
             process: facts.clone(),
+            audit: audit.as_ref().map(|(audit, _)| audit.counters()),
         });
         taps::metrics::serve(listener, metrics).map_err(|source| Error::Runtime {
             what: "starting the metrics thread".into(),
@@ -129,7 +142,14 @@ pub fn serve(config: &Config) -> Result<(), Error> {
     log::info!(id = 23016, port = port, ssl = ssl; "waiting for connections on port {port}");
     systemd::notify("READY=1\nSTATUS=waiting for connections");
 
-    control::run(config, &decision, &signals, &proxy, &facts);
+    control::run(
+        config,
+        &decision,
+        &signals,
+        &proxy,
+        &facts,
+        audit.as_ref().map(|(audit, _)| &**audit),
+    );
 
     systemd::notify("STOPPING=1");
     let open = proxy.open_connections();
@@ -139,7 +159,34 @@ pub fn serve(config: &Config) -> Result<(), Error> {
     );
     proxy.shutdown(Instant::now() + config.shutdown_timeout);
     let cut = proxy.join()?;
+    if let Some((audit, writer)) = audit {
+        // The loops' handles went with them: this was the last.
+        drop(audit);
+        writer.finish();
+    }
     log::info!("shutdown complete: {cut} connection(s) cut at the timeout");
     log::info!("dbexit: rc: 0");
     Ok(())
+}
+
+/// The start-up line that says where audit events go.
+fn audit_destination(settings: &config::AuditSettings) -> String {
+    let format = match settings.format {
+        config::AuditFormat::Json => "JSON",
+        config::AuditFormat::Bson => "BSON",
+    };
+    let filtered = if settings.filter.is_some() {
+        ", filtered"
+    } else {
+        ""
+    };
+    match &settings.destination {
+        config::AuditDestination::File(path) => {
+            format!("audit log: {format} to {}{filtered}", path.display())
+        }
+        config::AuditDestination::Syslog => format!("audit log: JSON to syslog{filtered}"),
+        config::AuditDestination::Console => {
+            format!("audit log: JSON to standard output{filtered}")
+        }
+    }
 }

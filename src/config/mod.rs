@@ -2,6 +2,7 @@
 //! applying mongod's rules between the SSL options before anything binds.
 
 pub mod address;
+pub mod audit;
 pub mod file;
 pub mod options;
 pub mod password;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::fips::FipsRequest;
 pub use address::{Network, parse_upstream};
+pub use audit::{AuditDestination, AuditFormat, AuditSettings};
 use protocols::Protocols;
 use raw::RawOptions;
 use table::{CONFIG, HELP, SSL_MODE, SSL_PEM_KEY_PASSWORD, VERSION};
@@ -59,6 +61,8 @@ pub struct Config {
     pub proxy_protocol_from: Vec<Network>,
     /// Where Prometheus scrapes the metrics (`--metricsListen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// The audit log (`--auditDestination` and friends).
+    pub audit: Option<AuditSettings>,
     /// `Some` in the client-tunnel role (`--client`).
     pub tunnel: Option<TunnelSettings>,
     /// Things worth a warning that were found before logging was set up

@@ -220,6 +220,52 @@ pub const METRICS_LISTEN: OptionSpec = option(
     "serve Prometheus metrics at http://HOST:PORT/metrics (off by default; port 0 picks one and logs it)",
 );
 
+// The audit log, with mongod Enterprise's names and mongod.conf's
+// `auditLog` section; the last two are mongossl's own.
+
+pub const AUDIT_DESTINATION: OptionSpec = option(
+    "auditDestination",
+    Kind::Value,
+    "file|syslog|console",
+    &["auditLog.destination"],
+    "write an audit log in mongod's audit schema (authentications, commands, connections): to --auditPath, to syslog, or to standard output",
+);
+pub const AUDIT_FORMAT: OptionSpec = option(
+    "auditFormat",
+    Kind::Value,
+    "JSON|BSON",
+    &["auditLog.format"],
+    "the audit file's format: one relaxed extended JSON document per line, or BSON documents (default JSON)",
+);
+pub const AUDIT_PATH: OptionSpec = option(
+    "auditPath",
+    Kind::Value,
+    "FILE",
+    &["auditLog.path"],
+    "the audit file (with --auditDestination file); reopened on SIGUSR1 and on a reload",
+);
+pub const AUDIT_FILTER: OptionSpec = option(
+    "auditFilter",
+    Kind::Value,
+    "DOCUMENT",
+    &["auditLog.filter"],
+    "record only events that match this query document, as mongod's (e.g. '{ atype: \"authenticate\" }')",
+);
+pub const AUDIT_REDACT: OptionSpec = option(
+    "auditRedact",
+    Kind::Value,
+    "true|false",
+    &["mongossl.auditRedact"],
+    "replace the values in audited commands' documents, keeping their keys (default true)",
+);
+pub const AUDIT_ON_FULL_QUEUE: OptionSpec = option(
+    "auditOnFullQueue",
+    Kind::Value,
+    "block|drop",
+    &["mongossl.auditOnFullQueue"],
+    "when the audit writer falls behind: wait for it (default block: no gaps) or drop and count events",
+);
+
 // The server role's SSL options, with mongod 2.6 to 4.0's names.
 
 pub const SSL_ON_NORMAL_PORTS: OptionSpec = option(
@@ -427,6 +473,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     UPSTREAM_PROXY_PROTOCOL,
     PROXY_PROTOCOL_FROM,
     METRICS_LISTEN,
+    AUDIT_DESTINATION,
+    AUDIT_FORMAT,
+    AUDIT_PATH,
+    AUDIT_FILTER,
+    AUDIT_REDACT,
+    AUDIT_ON_FULL_QUEUE,
     SSL_ALLOW_CONNECTIONS_WITHOUT_CERTIFICATES,
     TLS_MODE,
     TLS_CERTIFICATE_KEY_FILE,

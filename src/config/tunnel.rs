@@ -35,6 +35,12 @@ const SERVER_ONLY: &[OptionSpec] = &[
     SSL_CIPHER_CONFIG,
     UPSTREAM_PROXY_PROTOCOL,
     PROXY_PROTOCOL_FROM,
+    AUDIT_DESTINATION,
+    AUDIT_FORMAT,
+    AUDIT_PATH,
+    AUDIT_FILTER,
+    AUDIT_REDACT,
+    AUDIT_ON_FULL_QUEUE,
 ];
 
 /// Validates the tunnel's options (the mongo shell's rules).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::address::{parse_bind_ip, parse_networks, parse_upstream};
+use super::audit::audit_settings;
 use super::options::ASK;
 use super::protocols::{self, Protocols};
 use super::raw::{RawOptions, Values};
@@ -92,6 +93,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
                 })
             })
             .transpose()?,
+        audit: audit_settings(values)?,
         mode,
         ssl,
         fips,

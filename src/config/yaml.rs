@@ -191,6 +191,7 @@ const STRICT: &[(&str, Unknown)] = &[
     ("net.ssl", Unknown::Error),
     ("net.tls", Unknown::Error),
     ("mongossl", Unknown::ErrorUnlessOption),
+    ("auditLog", Unknown::Error),
 ];
 
 /// Every dotted path that means something: the options' and the rest.

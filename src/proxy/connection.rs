@@ -19,6 +19,7 @@ use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
 use super::stats::{LoopStats, Refusal};
 use super::streams::{Socket, Stream};
+use super::tap::{Opened, TapMaker};
 use crate::config::{Network, ProxyProtocol, SslMode, Upstream};
 use crate::ops::log_json::{PROXY_HEADER_RECEIVED, SSL_HANDSHAKE_DONE};
 use crate::tls::policy::NO_CERTIFICATE;
@@ -73,6 +74,7 @@ pub struct Context<'a> {
     pub role: &'a Role,
     pub proxy_protocol: &'a ProxyProtocolSettings,
     pub stats: &'a LoopStats,
+    pub taps: Option<&'a dyn TapMaker>,
     pub refusals: &'a RefCell<RefusalLog>,
     pub handshake_timeout: Duration,
     pub now: Instant,
@@ -397,7 +399,7 @@ impl Connection {
             ctx.now.saturating_duration_since(self.opened),
         );
         let (version, cipher) = (stream.version(), stream.cipher());
-        if ctx.proxy_protocol.upstream == ProxyProtocol::V2 {
+        if ctx.proxy_protocol.upstream == ProxyProtocol::V2 || ctx.taps.is_some() {
             self.tls_facts = Some(stream.facts());
         }
         match verdict {
@@ -505,6 +507,16 @@ impl Connection {
                     }
                 };
                 let mut relay = Relay::with_preamble(client, Stream::Plain(upstream), &preamble);
+                if let Some(taps) = ctx.taps {
+                    relay.set_tap(taps.open(&Opened {
+                        id: self.id,
+                        remote: self.peer,
+                        local: self.local,
+                        tls: self.tls_facts.as_ref(),
+                    }));
+                }
+                // Only the PROXY header and the tap needed them.
+                self.tls_facts = None;
                 let step = self.relay(&mut relay, ctx);
                 (Phase::Relaying(relay), step)
             }
@@ -529,14 +541,13 @@ impl Connection {
             tls: self.tls_facts.as_ref(),
         };
         let header = header_out::build(version, &facts)?.unwrap_or_default();
+        // (`connecting` drops the facts once the tap has seen them.)
         if header.len() > super::buffer::CAPACITY {
             return Err(format!(
                 "the PROXY header ({} bytes) does not fit the relay buffer",
                 header.len()
             ));
         }
-        // Only the header needed them.
-        self.tls_facts = None;
         Ok(header)
     }
 
@@ -642,6 +653,13 @@ impl Connection {
                 log::warn!(target: &self.context, "upstream mongod connection failed: {why}");
                 Step::Close(format!("upstream error: {why}"))
             }
+        }
+    }
+
+    /// Tells the tap, if any, why the connection ends.
+    pub fn ended(&mut self, reason: &str) {
+        if let Phase::Relaying(relay) = &mut self.phase {
+            relay.ended(reason);
         }
     }
 

@@ -21,6 +21,7 @@ use super::relay::{Ready, Side};
 use super::shared::{Command, Mailbox, Shared};
 use super::stats::{LoopStats, Refusal};
 use super::streams::Socket;
+use super::tap::TapMaker;
 use super::token::{self, Target};
 use crate::config::{ProxyProtocol, Upstream};
 use crate::error::Error;
@@ -42,6 +43,8 @@ pub struct LoopSettings {
     pub proxy_protocol: ProxyProtocolSettings,
     /// This loop's counters, read by the metrics.
     pub stats: Arc<LoopStats>,
+    /// What watches relayed connections (the audit log), if anything.
+    pub taps: Option<Arc<dyn TapMaker>>,
 }
 
 /// How a loop ended.
@@ -291,9 +294,9 @@ impl EventLoop {
         };
         let ctx = connection_context(&dial, &self.settings, &self.refusals, key, now);
         let deadline = now + self.settings.handshake_timeout;
-        // getsockname only when a PROXY header will name it.
+        // getsockname only when a PROXY header or the audit will name it.
         let local = match self.settings.proxy_protocol.upstream {
-            ProxyProtocol::None => None,
+            ProxyProtocol::None if self.settings.taps.is_none() => None,
             _ => socket.local_addr(),
         };
         let connection = match Connection::accept(id, (peer, local), socket, deadline, &ctx) {
@@ -422,7 +425,8 @@ impl EventLoop {
         }
         // Dropping the sockets closes them, which also removes them from
         // epoll: no explicit deregister needed.
-        let connection = self.connections.remove(key);
+        let mut connection = self.connections.remove(key);
+        connection.ended(reason);
         let open = self.shared.close_one();
         self.settings.stats.closed();
         let (bytes_in, bytes_out) = connection.bytes();
@@ -486,6 +490,7 @@ fn connection_context<'a>(
         role: &settings.role,
         proxy_protocol: &settings.proxy_protocol,
         stats: &settings.stats,
+        taps: settings.taps.as_deref(),
         refusals,
         handshake_timeout: settings.handshake_timeout,
         now,

@@ -23,6 +23,8 @@ fn client_certificate() -> ClientCertificate {
         verify_result: 0,
         common_name: Some("client".into()),
         subject: "CN=client,OU=Kernel,O=MongoDB,L=New York City,ST=New York,C=US".into(),
+        issuer: "CN=ca".into(),
+        serial: "01".into(),
         signature_algorithm: "ecdsa-with-SHA256".into(),
         key_algorithm: "EC256".into(),
         mongodb_roles: Some(vec![0x31, 0x03, 0x04, 0x01, 0x61]),

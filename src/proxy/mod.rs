@@ -14,6 +14,7 @@ mod script;
 mod shared;
 pub mod stats;
 pub mod streams;
+pub mod tap;
 pub mod token;
 
 use std::sync::Arc;

@@ -64,6 +64,7 @@ impl Fixture {
             role: &self.role,
             proxy_protocol: &self.proxy_protocol,
             stats: &self.stats,
+            taps: None,
             refusals: &self.refusals,
             handshake_timeout: Duration::from_secs(10),
             now: Instant::now(),

@@ -7,6 +7,7 @@
 //! because mio is edge-triggered.
 
 use super::buffer::RelayBuffer;
+use super::tap::{Flow, Tap};
 use crate::tls::{ByteStream, Io};
 
 /// Rounds of work one `drive` call may do before letting other
@@ -133,7 +134,9 @@ impl Direction {
         &mut self,
         source: &mut End<S>,
         sink: &mut End<S>,
+        tap: Option<(&mut (dyn Tap + 'static), Flow)>,
     ) -> Result<bool, Fault> {
+        let mut tap = tap;
         let mut progress = false;
         // Read until the buffer is full or the source has nothing more, so
         // several records go out in one write.
@@ -145,6 +148,10 @@ impl Direction {
                 Io::Done(n) => {
                     self.buffer.filled(n);
                     self.bytes += n as u64;
+                    if let Some((tap, flow)) = tap.as_mut() {
+                        let pending = self.buffer.pending();
+                        tap.saw(*flow, &pending[pending.len().saturating_sub(n)..]);
+                    }
                     progress = true;
                 }
                 Io::Eof { clean } => {
@@ -226,6 +233,8 @@ pub struct Relay<S> {
     up: Direction,
     /// mongod → client.
     down: Direction,
+    /// Watches what passes (the audit log), when one is on.
+    tap: Option<Box<dyn Tap>>,
 }
 
 impl<S: ByteStream> Relay<S> {
@@ -241,6 +250,7 @@ impl<S: ByteStream> Relay<S> {
             },
             up: Direction::default(),
             down: Direction::default(),
+            tap: None,
         }
     }
 
@@ -256,6 +266,19 @@ impl<S: ByteStream> Relay<S> {
             relay.up.buffer.filled(n);
         }
         relay
+    }
+
+    /// Shows `tap` every byte read from here on.
+    pub fn set_tap(&mut self, tap: Box<dyn Tap>) {
+        self.tap = Some(tap);
+    }
+
+    /// Tells the tap, if there is one, that the connection is over.
+    pub fn ended(&mut self, reason: &str) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap.ended(reason);
+        }
+        self.tap = None;
     }
 
     /// Bytes relayed so far: (from the client, from mongod).
@@ -278,17 +301,25 @@ impl<S: ByteStream> Relay<S> {
     /// Moves as many bytes as the sockets allow, both ways.
     pub fn drive(&mut self) -> Progress {
         for _ in 0..MAX_ROUNDS {
-            let up =
-                self.up
-                    .pump(&mut self.client, &mut self.upstream)
-                    .map_err(|fault| match fault {
-                        Fault::Source(why) => Ending::ClientFailed(why),
-                        Fault::Sink(why) => Ending::UpstreamFailed(why),
-                        Fault::SinkClosed => Ending::UpstreamFailed("upstream closed".into()),
-                    });
+            let up = self
+                .up
+                .pump(
+                    &mut self.client,
+                    &mut self.upstream,
+                    self.tap.as_deref_mut().map(|t| (t, Flow::ToUpstream)),
+                )
+                .map_err(|fault| match fault {
+                    Fault::Source(why) => Ending::ClientFailed(why),
+                    Fault::Sink(why) => Ending::UpstreamFailed(why),
+                    Fault::SinkClosed => Ending::UpstreamFailed("upstream closed".into()),
+                });
             let down = up.and_then(|up| {
                 self.down
-                    .pump(&mut self.upstream, &mut self.client)
+                    .pump(
+                        &mut self.upstream,
+                        &mut self.client,
+                        self.tap.as_deref_mut().map(|t| (t, Flow::ToClient)),
+                    )
                     .map(|down| up | down)
                     .map_err(|fault| match fault {
                         Fault::Source(why) => Ending::UpstreamFailed(why),

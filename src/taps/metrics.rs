@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::proxy::stats::{self, HANDSHAKE_BUCKETS, LoopStats, Refusal, VERSIONS};
+use crate::taps::audit::writer::Counters;
 
 /// How long one scrape may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +59,8 @@ impl ProcessFacts {
 pub struct Metrics {
     pub loops: Vec<Arc<LoopStats>>,
     pub process: Arc<ProcessFacts>,
+    /// The audit's counters, when the audit is on.
+    pub audit: Option<Arc<Counters>>,
 }
 
 impl Metrics {
@@ -188,7 +191,39 @@ impl Metrics {
             "{result=\"failed\"}",
             p.reloads_failed.load(Relaxed),
         );
+        if let Some(audit) = &self.audit {
+            audit_families(&mut out, audit);
+        }
         out
+    }
+}
+
+fn audit_families(out: &mut String, audit: &Counters) {
+    let families = [
+        (
+            "mongossl_audit_events_total",
+            "Audit events written (after --auditFilter).",
+            audit.written.load(Relaxed),
+        ),
+        (
+            "mongossl_audit_filtered_total",
+            "Audit events --auditFilter left out.",
+            audit.filtered.load(Relaxed),
+        ),
+        (
+            "mongossl_audit_dropped_total",
+            "Audit events dropped on a full queue (--auditOnFullQueue drop).",
+            audit.dropped.load(Relaxed),
+        ),
+        (
+            "mongossl_audit_write_errors_total",
+            "Failed writes of audit events.",
+            audit.write_errors.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in families {
+        family(out, name, "counter", help);
+        sample(out, name, "", value);
     }
 }
 
@@ -283,6 +318,7 @@ mod tests {
         let text = Metrics {
             loops: vec![stats],
             process,
+            audit: Some(Arc::new(Counters::default())),
         }
         .render();
         assert!(
@@ -298,6 +334,7 @@ mod tests {
         assert!(text.contains("mongossl_fips_mode 1\n"));
         assert!(text.contains("mongossl_reloads_total{result=\"ok\"} 1\n"));
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 9, "{text}");
+        assert!(text.contains("mongossl_audit_dropped_total 0\n"));
+        assert_eq!(types, 13, "{text}");
     }
 }

@@ -1,4 +1,6 @@
 //! What reads the running proxy from the side, never in its way: the
-//! Prometheus metrics (scraped on their own thread).
+//! audit log (a tap on each relayed connection, written on its own
+//! thread) and the Prometheus metrics (scraped on their own thread).
 
+pub mod audit;
 pub mod metrics;

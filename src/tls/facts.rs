@@ -37,6 +37,10 @@ pub struct ClientCertificate {
     /// The subject as an RFC 4514 string in mongod's order (the X.509 user
     /// name: `CN=client,OU=Kernel,O=MongoDB,...,C=US`).
     pub subject: String,
+    /// The issuer, spelt as the subject is (for the audit log).
+    pub issuer: String,
+    /// The serial number in hex, as OpenSSL prints it.
+    pub serial: String,
     /// `ecdsa-with-SHA256`, `RSA-SHA256`: OpenSSL's short name.
     pub signature_algorithm: String,
     /// `RSA2048`, `EC256`, `ED25519`.
@@ -91,6 +95,12 @@ pub fn certificate(cert: &X509Ref) -> ClientCertificate {
         verify_result: 0,
         common_name,
         subject: rfc4514(cert.subject_name()),
+        issuer: rfc4514(cert.issuer_name()),
+        serial: cert
+            .serial_number()
+            .to_bn()
+            .and_then(|n| n.to_hex_str().map(|h| h.to_string()))
+            .unwrap_or_default(),
         signature_algorithm,
         key_algorithm,
         mongodb_roles,

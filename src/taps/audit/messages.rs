@@ -1,0 +1,365 @@
+//! Decoding a framed MongoDB message into what the audit needs: a
+//! command (OP_MSG with its document sequences, or the legacy OP_QUERY on
+//! `db.$cmd` that drivers still send their first hello in), a reply
+//! (OP_MSG or OP_REPLY), either of them inside OP_COMPRESSED (snappy, zlib,
+//! zstd). Anything else comes back as `Other` with the reason, so that the
+//! audit records it rather than guessing.
+
+use std::io::Read;
+
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
+
+use super::framing::Frame;
+use crate::wire::OP_MSG;
+
+const OP_REPLY: i32 = 1;
+const OP_QUERY: i32 = 2004;
+const OP_COMPRESSED: i32 = 2012;
+/// A compressed message that would inflate beyond this is not decoded.
+const MAX_INFLATED: usize = 16 * 1024 * 1024;
+
+const CHECKSUM_PRESENT: u32 = 1;
+const MORE_TO_COME: u32 = 1 << 1;
+
+/// A client's command, as the server will read it.
+#[derive(Debug)]
+pub struct Command {
+    pub request_id: i32,
+    /// The database (`$db`, or the OP_QUERY namespace's).
+    pub db: String,
+    /// The command's name: its first key.
+    pub name: String,
+    /// The command document, with any document sequences (kind 1
+    /// sections) added as arrays under their identifiers.
+    pub body: Document,
+    /// No reply will come (`moreToCome`, e.g. unacknowledged writes).
+    pub more_to_come: bool,
+    /// The compressor it came in, if any.
+    pub compressor: Option<&'static str>,
+}
+
+/// The server's answer to a command.
+#[derive(Debug)]
+pub struct Reply {
+    pub response_to: i32,
+    pub body: RawDocumentBuf,
+    /// More replies follow without a request (exhaust cursors, streamed hello).
+    pub more_to_come: bool,
+}
+
+impl Reply {
+    /// `ok: 1` (as any number type).
+    pub fn ok(&self) -> bool {
+        self.number("ok") == Some(1.0)
+    }
+
+    /// mongod's error code; 8 (UnknownError) for a failure without one.
+    pub fn code(&self) -> i32 {
+        match self.number("code") {
+            Some(code) => code as i32,
+            None if self.ok() => 0,
+            None => 8,
+        }
+    }
+
+    /// The reply's `field` as a document, when it has one.
+    pub fn document(&self, field: &str) -> Option<&RawDocument> {
+        self.body.get_document(field).ok()
+    }
+
+    fn number(&self, field: &str) -> Option<f64> {
+        match self.body.get(field) {
+            Ok(Some(RawBsonRef::Int32(n))) => Some(f64::from(n)),
+            Ok(Some(RawBsonRef::Int64(n))) => Some(n as f64),
+            Ok(Some(RawBsonRef::Double(n))) => Some(n),
+            Ok(Some(RawBsonRef::Boolean(b))) => Some(f64::from(u8::from(b))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Command(Command),
+    Reply(Reply),
+    /// Not decoded (the reason); relayed all the same.
+    Other {
+        op_code: i32,
+        why: String,
+    },
+}
+
+/// Decodes one message; `flow_is_request` says which way it went.
+pub fn decode(frame: &Frame, flow_is_request: bool) -> Message {
+    let result = if frame.op_code == OP_COMPRESSED {
+        decompress(frame).and_then(|(op_code, body, compressor)| {
+            decode_body(frame, op_code, &body, true, flow_is_request).map(|m| with(m, compressor))
+        })
+    } else {
+        decode_body(
+            frame,
+            frame.op_code,
+            &frame.body,
+            frame.complete,
+            flow_is_request,
+        )
+    };
+    result.unwrap_or_else(|why| Message::Other {
+        op_code: frame.op_code,
+        why,
+    })
+}
+
+fn with(message: Message, compressor: &'static str) -> Message {
+    match message {
+        Message::Command(mut c) => {
+            c.compressor = Some(compressor);
+            Message::Command(c)
+        }
+        other => other,
+    }
+}
+
+fn decode_body(
+    frame: &Frame,
+    op_code: i32,
+    body: &[u8],
+    complete: bool,
+    flow_is_request: bool,
+) -> Result<Message, String> {
+    match (op_code, flow_is_request) {
+        (OP_MSG, true) => op_msg_command(frame.request_id, body, complete).map(Message::Command),
+        (OP_MSG, false) => op_msg_reply(frame.response_to, body).map(Message::Reply),
+        (OP_QUERY, true) => op_query_command(frame.request_id, body).map(Message::Command),
+        (OP_REPLY, false) => op_reply(frame.response_to, body).map(Message::Reply),
+        (op, _) => Err(format!("opcode {op} is not audited")),
+    }
+}
+
+/// A little-endian reader over a body.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(bytes: &'a [u8]) -> Cursor<'a> {
+        Cursor { bytes, at: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let slice = self
+            .bytes
+            .get(self.at..self.at.saturating_add(n))
+            .ok_or_else(|| "the message ends early".to_string())?;
+        self.at += n;
+        Ok(slice)
+    }
+
+    fn i32(&mut self) -> Result<i32, String> {
+        let b = self.take(4)?;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn cstring(&mut self) -> Result<String, String> {
+        let rest = &self.bytes[self.at.min(self.bytes.len())..];
+        let end = rest
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or("a name has no end")?;
+        let text = String::from_utf8_lossy(&rest[..end]).into_owned();
+        self.at += end + 1;
+        Ok(text)
+    }
+
+    /// The bytes of one BSON document (length-prefixed).
+    fn document(&mut self) -> Result<&'a [u8], String> {
+        let len = self
+            .bytes
+            .get(self.at..self.at + 4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or("the message ends early")?;
+        let len = usize::try_from(len).map_err(|_| "a document has a negative length")?;
+        if len < 5 {
+            return Err(format!("a document claims {len} bytes"));
+        }
+        self.take(len)
+            .map_err(|_| "the command document is larger than what the audit decodes".into())
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Document, String> {
+    Document::from_reader(bytes).map_err(|e| format!("a document does not parse: {e}"))
+}
+
+fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Command, String> {
+    let mut cursor = Cursor::new(body);
+    let flags = cursor.i32()? as u32;
+    if complete && flags & CHECKSUM_PRESENT != 0 {
+        cursor.bytes = &body[..body.len().saturating_sub(4)];
+    }
+    let mut command: Option<Document> = None;
+    let mut sequences: Vec<(String, Vec<Bson>)> = Vec::new();
+    while !cursor.done() {
+        match cursor.u8()? {
+            0 => command = Some(parse(cursor.document()?)?),
+            1 => {
+                let size = usize::try_from(cursor.i32()?).map_err(|_| "a negative section size")?;
+                let start = cursor.at;
+                let identifier = cursor.cstring()?;
+                let mut docs = Vec::new();
+                while cursor.at < start + size.saturating_sub(4) {
+                    match cursor.document() {
+                        Ok(doc) => docs.push(Bson::Document(parse(doc)?)),
+                        // The rest is beyond what was captured.
+                        Err(_) if !complete => break,
+                        Err(why) => return Err(why),
+                    }
+                }
+                sequences.push((identifier, docs));
+            }
+            kind => return Err(format!("an OP_MSG section of kind {kind}")),
+        }
+        if !complete && command.is_some() {
+            // Sections after a partial capture may be cut anywhere.
+            break;
+        }
+    }
+    let mut body = command.ok_or("an OP_MSG without a command document")?;
+    for (identifier, docs) in sequences {
+        body.insert(identifier, Bson::Array(docs));
+    }
+    let name = body.keys().next().cloned().ok_or("an empty command")?;
+    let db = body.get_str("$db").unwrap_or("admin").to_string();
+    Ok(Command {
+        request_id,
+        db,
+        name,
+        body,
+        more_to_come: flags & MORE_TO_COME != 0,
+        compressor: None,
+    })
+}
+
+fn op_msg_reply(response_to: i32, body: &[u8]) -> Result<Reply, String> {
+    let mut cursor = Cursor::new(body);
+    let flags = cursor.i32()? as u32;
+    loop {
+        match cursor.u8()? {
+            0 => {
+                let doc = cursor.document()?;
+                let body = RawDocumentBuf::from_bytes(doc.to_vec())
+                    .map_err(|e| format!("a reply does not parse: {e}"))?;
+                return Ok(Reply {
+                    response_to,
+                    body,
+                    more_to_come: flags & MORE_TO_COME != 0,
+                });
+            }
+            1 => {
+                let size = usize::try_from(cursor.i32()?).map_err(|_| "a negative section size")?;
+                cursor.take(size.saturating_sub(4))?;
+            }
+            kind => return Err(format!("an OP_MSG section of kind {kind}")),
+        }
+    }
+}
+
+fn op_query_command(request_id: i32, body: &[u8]) -> Result<Command, String> {
+    let mut cursor = Cursor::new(body);
+    let _flags = cursor.i32()?;
+    let namespace = cursor.cstring()?;
+    let _skip = cursor.i32()?;
+    let _return = cursor.i32()?;
+    let db = namespace
+        .strip_suffix(".$cmd")
+        .ok_or_else(|| format!("a legacy query on {namespace} (not a command)"))?
+        .to_string();
+    let mut query = parse(cursor.document()?)?;
+    // Legacy drivers wrap the command with read preferences.
+    if let Ok(inner) = query
+        .get_document("$query")
+        .or_else(|_| query.get_document("query"))
+    {
+        query = inner.clone();
+    }
+    let name = query.keys().next().cloned().ok_or("an empty command")?;
+    Ok(Command {
+        request_id,
+        db,
+        name,
+        body: query,
+        more_to_come: false,
+        compressor: None,
+    })
+}
+
+fn op_reply(response_to: i32, body: &[u8]) -> Result<Reply, String> {
+    let mut cursor = Cursor::new(body);
+    let _flags = cursor.i32()?;
+    cursor.take(8 + 4 + 4)?; // cursorID, startingFrom, numberReturned
+    let doc = cursor.document()?;
+    let body = RawDocumentBuf::from_bytes(doc.to_vec())
+        .map_err(|e| format!("a reply does not parse: {e}"))?;
+    Ok(Reply {
+        response_to,
+        body,
+        more_to_come: false,
+    })
+}
+
+/// OP_COMPRESSED's original opcode, its inflated body and the compressor.
+fn decompress(frame: &Frame) -> Result<(i32, Vec<u8>, &'static str), String> {
+    if !frame.complete {
+        return Err("a compressed message larger than what the audit decodes".into());
+    }
+    let mut cursor = Cursor::new(&frame.body);
+    let op_code = cursor.i32()?;
+    let size = usize::try_from(cursor.i32()?).map_err(|_| "a negative uncompressed size")?;
+    if size > MAX_INFLATED {
+        return Err(format!("a compressed message inflates to {size} bytes"));
+    }
+    let id = cursor.u8()?;
+    let data = &frame.body[cursor.at..];
+    let (inflated, name) = match id {
+        0 => (data.to_vec(), "noop"),
+        1 => (
+            snap::raw::Decoder::new()
+                .decompress_vec(data)
+                .map_err(|e| format!("snappy: {e}"))?,
+            "snappy",
+        ),
+        2 => {
+            let mut out = Vec::with_capacity(size);
+            flate2::read::ZlibDecoder::new(data)
+                .take(size as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zlib: {e}"))?;
+            (out, "zlib")
+        }
+        3 => (
+            zstd::bulk::decompress(data, size).map_err(|e| format!("zstd: {e}"))?,
+            "zstd",
+        ),
+        other => return Err(format!("compressor id {other} is unknown")),
+    };
+    if inflated.len() != size {
+        return Err(format!(
+            "a compressed message inflated to {} bytes, not the {size} its header says",
+            inflated.len()
+        ));
+    }
+    Ok((op_code, inflated, name))
+}
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod decode_tests;

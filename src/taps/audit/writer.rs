@@ -1,0 +1,353 @@
+//! The audit writer thread: events come from the event loops through a
+//! bounded queue, are filtered, and are written to the file (JSON lines or
+//! BSON), to syslog or to standard output. The loops never touch a disk:
+//! when the queue is full they wait (`--auditOnFullQueue block`, no gaps)
+//! or drop the event and count it (`drop`).
+//!
+//! Durability: each batch of events (what the queue held when the writer
+//! woke) is written with one `write` and so reaches the kernel at once;
+//! the file is fsynced at most once a second while events arrive, and at
+//! rotation (SIGUSR1, reload) and shutdown. A machine crash can lose up to
+//! the last second of events; a mongossl crash loses none that were
+//! written.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bson::{Bson, Document};
+
+use super::filter::Filter;
+use crate::config::{AuditDestination, AuditFormat};
+
+/// Events the queue holds before the loops wait (or drop).
+pub const QUEUE_LEN: usize = 16 * 1024;
+const FSYNC_INTERVAL: Duration = Duration::from_secs(1);
+const SYSLOG_SOCKET: &str = "/dev/log";
+/// Facility user (1), severity info (6), as mongod's syslog lines.
+const SYSLOG_PRIORITY: u8 = 14;
+
+/// What goes to the writer.
+pub enum Job {
+    Event(Document),
+    /// Close and reopen the file (log rotation).
+    Reopen,
+}
+
+/// What the audit counts, read by the metrics.
+#[derive(Default)]
+pub struct Counters {
+    /// Events written (after the filter).
+    pub written: AtomicU64,
+    /// Events the filter left out.
+    pub filtered: AtomicU64,
+    /// Events dropped on a full queue (`--auditOnFullQueue drop`).
+    pub dropped: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+/// The loops' end of the queue.
+#[derive(Clone)]
+pub struct Queue {
+    sender: SyncSender<Job>,
+    block_when_full: bool,
+    counters: Arc<Counters>,
+    /// When the last "queue full" warning was logged (ms since start).
+    warned_at: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Queue {
+    pub fn send(&self, event: Document) {
+        let job = Job::Event(event);
+        let job = match self.sender.try_send(job) {
+            Ok(()) => return,
+            Err(TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Full(job)) => job,
+        };
+        self.warn_full();
+        if self.block_when_full {
+            // An auditor wants no gaps: the loop waits for the writer.
+            let _ = self.sender.send(job);
+        } else {
+            self.counters.dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Asks the writer to reopen its file.
+    pub fn reopen(&self) {
+        let _ = self.sender.send(Job::Reopen);
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// At most one warning every 10 seconds.
+    fn warn_full(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.warned_at.load(Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= 10_000)
+            && self
+                .warned_at
+                .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+                .is_ok()
+        {
+            let policy = if self.block_when_full {
+                "connections wait for the audit writer (--auditOnFullQueue block)"
+            } else {
+                "events are being dropped (--auditOnFullQueue drop)"
+            };
+            log::warn!(target: "audit", "the audit queue is full ({QUEUE_LEN} events): {policy}");
+        }
+    }
+}
+
+/// Where the writer writes.
+enum Sink {
+    File { path: PathBuf, file: File },
+    Syslog(Option<UnixDatagram>),
+    Console,
+}
+
+impl Sink {
+    fn open(destination: &AuditDestination) -> io::Result<Sink> {
+        Ok(match destination {
+            AuditDestination::File(path) => Sink::File {
+                path: path.clone(),
+                file: open_append(path)?,
+            },
+            AuditDestination::Syslog => Sink::Syslog(syslog_socket()),
+            AuditDestination::Console => Sink::Console,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8], lines: &[Vec<u8>]) -> io::Result<()> {
+        match self {
+            Sink::File { file, .. } => file.write_all(bytes),
+            Sink::Console => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()
+            }
+            Sink::Syslog(socket) => {
+                if socket.is_none() {
+                    *socket = syslog_socket();
+                }
+                let Some(s) = socket else {
+                    return Err(io::Error::other(format!("cannot reach {SYSLOG_SOCKET}")));
+                };
+                for line in lines {
+                    let mut datagram = format!("<{SYSLOG_PRIORITY}>mongossl: ").into_bytes();
+                    datagram.extend_from_slice(line);
+                    s.send(&datagram)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Sink::File { file, path } = self
+            && let Err(e) = file.sync_data()
+        {
+            log::warn!(target: "audit", "cannot fsync the audit file {}: {e}", path.display());
+        }
+    }
+
+    fn reopen(&mut self) {
+        self.sync();
+        if let Sink::File { path, file } = self {
+            match open_append(path) {
+                Ok(new) => {
+                    *file = new;
+                    log::info!(target: "audit", "reopened the audit file {}", path.display());
+                }
+                Err(e) => log::error!(
+                    target: "audit",
+                    "cannot reopen the audit file {}: {e}; writing on to the old one",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn syslog_socket() -> Option<UnixDatagram> {
+    let socket = UnixDatagram::unbound().ok()?;
+    socket.connect(SYSLOG_SOCKET).ok()?;
+    Some(socket)
+}
+
+/// Opens the destination (an error names the path) and starts the thread.
+pub fn start(
+    destination: &AuditDestination,
+    format: AuditFormat,
+    filter: Option<Filter>,
+    block_when_full: bool,
+) -> io::Result<(Queue, JoinHandle<()>)> {
+    let sink = Sink::open(destination)?;
+    let (sender, receiver) = mpsc::sync_channel(QUEUE_LEN);
+    let counters = Arc::new(Counters::default());
+    let writer = Writer {
+        sink,
+        format,
+        filter,
+        counters: counters.clone(),
+        unsynced_since: None,
+    };
+    let thread = std::thread::Builder::new()
+        .name("audit".into())
+        .spawn(move || writer.run(receiver))?;
+    let queue = Queue {
+        sender,
+        block_when_full,
+        counters,
+        warned_at: Arc::new(AtomicU64::new(0)),
+        started: Instant::now(),
+    };
+    Ok((queue, thread))
+}
+
+/// Milliseconds since the epoch as mongod writes a date:
+/// `2026-12-07T09:53:38.460+00:00`.
+pub fn iso_date(millis: i64) -> String {
+    let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+00:00",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+struct Writer {
+    sink: Sink,
+    format: AuditFormat,
+    filter: Option<Filter>,
+    counters: Arc<Counters>,
+    /// When the first event not yet fsynced was written.
+    unsynced_since: Option<Instant>,
+}
+
+impl Writer {
+    /// Runs until every `Queue` is gone, then syncs and returns.
+    fn run(mut self, jobs: Receiver<Job>) {
+        let mut bytes = Vec::new();
+        let mut lines = Vec::new();
+        loop {
+            let first = match jobs.recv_timeout(FSYNC_INTERVAL) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.sync_if_due(true);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // Everything already queued goes out in one write.
+            for job in std::iter::once(first).chain(jobs.try_iter()) {
+                match job {
+                    Job::Event(event) => self.encode(event, &mut bytes, &mut lines),
+                    Job::Reopen => {
+                        self.flush(&mut bytes, &mut lines);
+                        self.sink.reopen();
+                        self.unsynced_since = None;
+                    }
+                }
+            }
+            self.flush(&mut bytes, &mut lines);
+            self.sync_if_due(false);
+        }
+        self.flush(&mut bytes, &mut lines);
+        self.sink.sync();
+    }
+
+    fn encode(&mut self, event: Document, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
+        if let Some(filter) = &self.filter
+            && !filter.matches(&event)
+        {
+            self.counters.filtered.fetch_add(1, Relaxed);
+            return;
+        }
+        match self.format {
+            AuditFormat::Bson => {
+                if let Err(e) = event.to_writer(&mut *bytes) {
+                    self.counters.write_errors.fetch_add(1, Relaxed);
+                    log::error!(target: "audit", "cannot encode an audit event: {e}");
+                    return;
+                }
+            }
+            AuditFormat::Json => {
+                let ts = event.get_datetime("ts").ok().map(|t| t.timestamp_millis());
+                let mut json = Bson::Document(event).into_relaxed_extjson();
+                if let Some(millis) = ts {
+                    // Always three digits and mongod's offset, which the
+                    // crate's trimmed RFC 3339 form does not promise.
+                    json["ts"]["$date"] = serde_json::Value::String(iso_date(millis));
+                }
+                let line = json.to_string();
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.push(b'\n');
+                if matches!(self.sink, Sink::Syslog(_)) {
+                    lines.push(line.into_bytes());
+                }
+            }
+        }
+        self.counters.written.fetch_add(1, Relaxed);
+    }
+
+    fn flush(&mut self, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.sink.write(bytes, lines) {
+            self.counters.write_errors.fetch_add(1, Relaxed);
+            log::error!(target: "audit", "cannot write audit events: {e}");
+        }
+        self.unsynced_since.get_or_insert_with(Instant::now);
+        bytes.clear();
+        lines.clear();
+    }
+
+    fn sync_if_due(&mut self, idle: bool) {
+        if let Some(since) = self.unsynced_since
+            && (idle || since.elapsed() >= FSYNC_INTERVAL)
+        {
+            self.sink.sync();
+            self.unsynced_since = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_as_mongod_writes_them() {
+        assert_eq!(iso_date(0), "1970-01-01T00:00:00.000+00:00");
+        assert_eq!(iso_date(1_796_636_018_460), "2026-12-07T09:33:38.460+00:00");
+        assert_eq!(iso_date(951_782_400_000), "2000-02-29T00:00:00.000+00:00");
+    }
+}
