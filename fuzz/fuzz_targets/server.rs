@@ -69,6 +69,7 @@ fn server_ports() -> (u16, u16) {
                 idle_timeout: None,
                 proxy_protocol: Default::default(),
                 stats: Default::default(),
+                taps: None,
             };
             let mut settings = Some(settings);
             let proxy = Proxy::start(listeners, 1000, |_| settings.take().expect("one loop"))

@@ -1,5 +1,6 @@
 //! The test cases, grouped by what they exercise.
 
+mod audit;
 mod backend_faults;
 mod cert_matrix;
 mod check;
