@@ -13,14 +13,14 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::header_in::{self, Reading};
+use super::header_in::{self, ProxyProtocolSettings, Reading};
 use super::header_out::{self, Facts};
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
 use super::stats::{LoopStats, Refusal};
 use super::streams::{Socket, Stream};
 use super::tap::{Opened, TapMaker};
-use crate::config::{Network, ProxyProtocol, SslMode, Upstream};
+use crate::config::{ProxyProtocol, SslMode, Upstream};
 use crate::ops::log_json::{PROXY_HEADER_RECEIVED, SSL_HANDSHAKE_DONE};
 use crate::tls::policy::NO_CERTIFICATE;
 use crate::tls::{
@@ -43,20 +43,6 @@ pub enum Role {
     },
     /// Plaintext from local programs, TLS to the remote server.
     Tunnel(ClientContext),
-}
-
-/// The PROXY protocol, both ways: the header sent to mongod, and the
-/// balancers whose connections begin with one.
-#[derive(Clone, Debug, Default)]
-pub struct ProxyProtocolSettings {
-    pub upstream: ProxyProtocol,
-    pub trusted: Vec<Network>,
-}
-
-impl ProxyProtocolSettings {
-    fn trusts(&self, peer: SocketAddr) -> bool {
-        self.trusted.iter().any(|n| n.contains(peer.ip()))
-    }
 }
 
 /// Opens the upstream side of a connection: a non-blocking connect,

@@ -15,7 +15,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
-use super::connection::{Connection, Context, Dial, ProxyProtocolSettings, Role, Step};
+use super::connection::{Connection, Context, Dial, Role, Step};
+use super::header_in::ProxyProtocolSettings;
 use super::refusals::RefusalLog;
 use super::relay::{Ready, Side};
 use super::shared::{Command, Mailbox, Shared};

@@ -8,6 +8,22 @@ use std::net::SocketAddr;
 
 use ppp::v2::{self, Command, Protocol};
 
+use crate::config::{Network, ProxyProtocol};
+
+/// The PROXY protocol, both ways: the header sent to mongod, and the
+/// balancers whose connections begin with one.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyProtocolSettings {
+    pub upstream: ProxyProtocol,
+    pub trusted: Vec<Network>,
+}
+
+impl ProxyProtocolSettings {
+    pub(super) fn trusts(&self, peer: SocketAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(peer.ip()))
+    }
+}
+
 /// v1's longest line, `\r\n` included (the specification's 107 bytes).
 pub const V1_MAX: usize = 107;
 /// The TLV space mongossl takes in a v2 header: a balancer's TLVs (AWS

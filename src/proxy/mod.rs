@@ -25,8 +25,9 @@ use mio::net::TcpListener;
 
 use crate::error::Error;
 use crate::tls::ServerContext;
-pub use connection::{ProxyProtocolSettings, Role};
+pub use connection::Role;
 pub use event_loop::{EventLoop, LoopExit, LoopSettings};
+pub use header_in::ProxyProtocolSettings;
 use shared::{Command, Mailbox, Shared};
 
 /// Running event loops.
