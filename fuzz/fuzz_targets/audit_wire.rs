@@ -30,14 +30,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let cut = usize::from(cut).min(stream.len());
     let whole = frames(&[stream]);
-    assert_eq!(whole, frames(&[&stream[..cut], &stream[cut..]]), "cut at {cut}");
+    assert_eq!(
+        whole,
+        frames(&[&stream[..cut], &stream[cut..]]),
+        "cut at {cut}"
+    );
 
     let remote: SocketAddr = ([192, 0, 2, 1], 4000).into();
     let mut session = Session::new(Endpoints::new(None, remote), true, None);
     let mut events = Vec::new();
     for (i, found) in whole.into_iter().enumerate() {
         // The same bytes read as requests and as replies.
-        let flow = if i % 2 == 0 { Flow::ToUpstream } else { Flow::ToClient };
+        let flow = if i % 2 == 0 {
+            Flow::ToUpstream
+        } else {
+            Flow::ToClient
+        };
         match found {
             Found::Frame(frame) => {
                 for as_request in [true, false] {
@@ -51,7 +59,9 @@ fuzz_target!(|data: &[u8]| {
     session.ended("fuzz", &mut events);
     for event in events {
         let mut bytes = Vec::new();
-        event.to_writer(&mut bytes).expect("an event encodes as BSON");
+        event
+            .to_writer(&mut bytes)
+            .expect("an event encodes as BSON");
         let _ = Bson::Document(event).into_relaxed_extjson().to_string();
     }
 });
