@@ -23,10 +23,13 @@ MONGODB_NODE_VERSION=6.22.0
 PROXY_PROTOCOL_VERSION=0.11.3
 # The metrics cases: the Prometheus text-format parser.
 PROMETHEUS_CLIENT_VERSION=0.26.0
+# The audit's compressed sessions: PyMongo's zstd and snappy compressors.
+ZSTANDARD_VERSION=0.25.0
+PYTHON_SNAPPY_VERSION=0.7.3
 
 DEPS=${MONGOSSL_DEPS:-$HOME/.cache/mongossl/deps}
 STAMP="$DEPS/.installed"
-WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION proxy-protocol=$PROXY_PROTOCOL_VERSION prometheus-client=$PROMETHEUS_CLIENT_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
+WANT="pymongo=$PYMONGO_VERSION secantusdb=$SECANTUSDB_VERSION proxy-protocol=$PROXY_PROTOCOL_VERSION prometheus-client=$PROMETHEUS_CLIENT_VERSION zstandard=$ZSTANDARD_VERSION python-snappy=$PYTHON_SNAPPY_VERSION mongosh=$MONGOSH_VERSION mongodb=$MONGODB_NODE_VERSION"
 
 log() { echo "install-deps: $*" >&2; }
 
@@ -74,10 +77,11 @@ if [[ ! -x "$DEPS/venv/bin/python" ]]; then
     log "creating venv $DEPS/venv"
     python3 -m venv "$DEPS/venv" >&2
 fi
-log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION proxy-protocol==$PROXY_PROTOCOL_VERSION prometheus-client==$PROMETHEUS_CLIENT_VERSION"
+log "pip install pymongo==$PYMONGO_VERSION secantusdb==$SECANTUSDB_VERSION proxy-protocol==$PROXY_PROTOCOL_VERSION prometheus-client==$PROMETHEUS_CLIENT_VERSION zstandard==$ZSTANDARD_VERSION python-snappy==$PYTHON_SNAPPY_VERSION"
 "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check \
     "pymongo==$PYMONGO_VERSION" "secantusdb==$SECANTUSDB_VERSION" \
-    "proxy-protocol==$PROXY_PROTOCOL_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION" >&2
+    "proxy-protocol==$PROXY_PROTOCOL_VERSION" "prometheus-client==$PROMETHEUS_CLIENT_VERSION" \
+    "zstandard==$ZSTANDARD_VERSION" "python-snappy==$PYTHON_SNAPPY_VERSION" >&2
 
 # --- Node: mongosh + mongodb driver ----------------------------------------
 mkdir -p "$DEPS/node"
@@ -86,7 +90,7 @@ log "npm install mongosh@$MONGOSH_VERSION mongodb@$MONGODB_NODE_VERSION"
 (cd "$DEPS/node" && npm install --no-audit --no-fund --loglevel=error --save-exact \
     "mongosh@$MONGOSH_VERSION" "mongodb@$MONGODB_NODE_VERSION" >&2)
 
-"$DEPS/venv/bin/python" -c 'import pymongo, secantus' >&2
+"$DEPS/venv/bin/python" -c 'import pymongo, secantus, zstandard, snappy' >&2
 "$DEPS/node/node_modules/.bin/mongosh" --version >/dev/null
 (cd "$DEPS/node" && node -e 'require("mongodb")')
 

@@ -4,7 +4,7 @@
 # SecantusDB as the backend; and `mongossl check` against that backend.
 #
 #   scripts/integration.sh            (env: MONGOD, MONGOSSL_BIN, MONGOSSL_DEPS,
-#                                      SUITES="pymongo mongosh node check modes identity metrics", CASES=substring
+#                                      SUITES="pymongo mongosh node check modes identity metrics audit", CASES=substring
 #                                      to run a subset, KEEP_WORK=1 keeps the logs)
 #
 # It installs the client tools (scripts/install-deps.sh), builds mongossl if
@@ -137,7 +137,7 @@ run_suite() { # LABEL TIMEOUT COMMAND...
         echo "FAIL $label: suite exited with status $rc (see $WORK/$label.stderr)" | tee -a "$RESULTS"
     fi
 }
-for suite in ${SUITES:-pymongo mongosh node check modes identity metrics}; do
+for suite in ${SUITES:-pymongo mongosh node check modes identity metrics audit}; do
     case $suite in
     pymongo) run_suite pymongo 300 "$PY" cases_pymongo.py ;;
     mongosh) run_suite mongosh 300 "$PY" cases_mongosh.py ;;
@@ -146,6 +146,7 @@ for suite in ${SUITES:-pymongo mongosh node check modes identity metrics}; do
     modes) run_suite modes 300 "$PY" cases_modes.py ;;
     identity) run_suite identity 300 "$PY" cases_identity.py ;;
     metrics) run_suite metrics 300 "$PY" cases_metrics.py ;;
+    audit) run_suite audit 300 "$PY" cases_audit.py ;;
     *) die "unknown suite $suite" ;;
     esac
 done
