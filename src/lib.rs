@@ -99,6 +99,10 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         );
         proxy::listen::share(inherited, loops)?
     };
+    let taps = relay_taps(
+        audit.as_ref().map(|(audit, _)| audit.clone()),
+        config.metrics_listen.is_some(),
+    );
     let proxy = Proxy::start(listeners, config.max_conns, |index| LoopSettings {
         upstream: config.upstream.clone(),
         role: match &tunnel {
@@ -115,9 +119,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
             trusted: config.proxy_protocol_from.clone(),
         },
         stats: stats.get(index).cloned().unwrap_or_default(),
-        taps: audit
-            .as_ref()
-            .map(|(audit, _)| audit.clone() as Arc<dyn TapMaker>),
+        taps: taps.clone(),
     })?;
     if let Some(addr) = config.metrics_listen {
         let listener =
@@ -170,6 +172,24 @@ pub fn serve(config: &Config) -> Result<(), Error> {
 }
 
 /// The start-up line that says where audit events go.
+/// What watches each relayed connection: the audit when it is on, the
+/// command counter when metrics are served; nothing (and no decoding at
+/// all) otherwise.
+fn relay_taps(audit: Option<Arc<taps::audit::Audit>>, metrics: bool) -> Option<Arc<dyn TapMaker>> {
+    let mut makers: Vec<Arc<dyn TapMaker>> = Vec::new();
+    if let Some(audit) = audit {
+        makers.push(audit);
+    }
+    if metrics {
+        makers.push(Arc::new(taps::commands::CommandCounter));
+    }
+    match makers.len() {
+        0 => None,
+        1 => makers.pop(),
+        _ => Some(Arc::new(proxy::tap::TeeMaker(makers))),
+    }
+}
+
 fn audit_destination(settings: &config::AuditSettings) -> String {
     let format = match settings.format {
         config::AuditFormat::Json => "JSON",

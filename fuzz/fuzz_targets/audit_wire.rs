@@ -1,6 +1,6 @@
 //! Fuzzes the audit's wire decoder: arbitrary bytes, cut at an arbitrary
-//! point, go through the framer (both directions), the message decoder
-//! and a connection's session. It must never panic, must find the same
+//! point, go through the framer (both directions), the message decoder,
+//! the command counter's glance and a connection's session. It must never panic, must find the same
 //! messages however the stream is cut, and every event it makes must
 //! encode as BSON and as relaxed extended JSON.
 #![no_main]
@@ -11,9 +11,10 @@ use bson::Bson;
 use libfuzzer_sys::fuzz_target;
 use mongossl::proxy::tap::Flow;
 use mongossl::taps::audit::events::Endpoints;
-use mongossl::taps::audit::framing::{Found, Framer};
-use mongossl::taps::audit::messages;
 use mongossl::taps::audit::session::Session;
+use mongossl::taps::wire::framing::{Found, Framer};
+use mongossl::taps::wire::glance::glance;
+use mongossl::taps::wire::messages;
 
 fn frames(chunks: &[&[u8]]) -> Vec<Found> {
     let mut framer = Framer::default();
@@ -49,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         match found {
             Found::Frame(frame) => {
                 for as_request in [true, false] {
+                    let _ = glance(&frame, as_request);
                     let message = messages::decode(&frame, as_request);
                     session.message(flow, message, &mut events);
                 }

@@ -18,6 +18,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from common import Runner, check
 
@@ -76,6 +77,11 @@ def pymongo_through_and_scraped():
     try:
         check(client.admin.command("ping").get("ok") == 1, "ping failed")
         client.metrics_it.docs.insert_one({"x": 1})
+        try:
+            client.metrics_it.command("noSuchCommand")
+            check(False, "noSuchCommand succeeded")
+        except OperationFailure as e:
+            check(e.code == 59, f"code {e.code}")
     finally:
         client.close()
     time.sleep(0.5)
@@ -90,6 +96,15 @@ def pymongo_through_and_scraped():
     count = v[("mongossl_handshake_duration_seconds_count", ())]
     check(count == ok13 + v[("mongossl_handshakes_total", (("result", "ok"), ("version", "TLSv1.2")))],
           "histogram count differs from the handshakes")
+    commands = {labels: value for (name, labels), value in v.items()
+                if name == "mongossl_commands_total"}
+    insert = commands.get((("command", "insert"), ("result", "ok")), 0)
+    check(insert == 1, f"insert counted {insert} times: {commands}")
+    invented = commands.get((("command", "other"), ("result", "error")), 0)
+    check(invented == 1, f"the failing invented command counted {invented} times: {commands}")
+    check(commands.get((("command", "ping"), ("result", "ok")), 0) >= 1, f"no ping: {commands}")
+    timed = v[("mongossl_command_duration_seconds_count", ())]
+    check(timed >= sum(commands.values()) - 1 and timed > 2, f"{timed} timed, {commands}")
 
 
 def json_log_lines():

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::header_in::{self, ProxyProtocolSettings, Reading};
@@ -59,7 +60,7 @@ pub struct Context<'a> {
     pub upstream: &'a Upstream,
     pub role: &'a Role,
     pub proxy_protocol: &'a ProxyProtocolSettings,
-    pub stats: &'a LoopStats,
+    pub stats: &'a Arc<LoopStats>,
     pub taps: Option<&'a dyn TapMaker>,
     pub refusals: &'a RefCell<RefusalLog>,
     pub handshake_timeout: Duration,
@@ -499,6 +500,7 @@ impl Connection {
                         remote: self.peer,
                         local: self.local,
                         tls: self.tls_facts.as_ref(),
+                        stats: ctx.stats,
                     }));
                 }
                 // Only the PROXY header and the tap needed them.

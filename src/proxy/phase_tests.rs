@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
@@ -36,7 +37,7 @@ struct Fixture {
     upstream: Upstream,
     role: Role,
     proxy_protocol: ProxyProtocolSettings,
-    stats: LoopStats,
+    stats: Arc<LoopStats>,
     refusals: RefCell<RefusalLog>,
 }
 
@@ -47,7 +48,7 @@ impl Fixture {
             upstream: Upstream::Tcp("127.0.0.1:27018".parse().expect("address")),
             role,
             proxy_protocol: ProxyProtocolSettings::default(),
-            stats: LoopStats::default(),
+            stats: Arc::default(),
             refusals: RefCell::new(RefusalLog::default()),
         }
     }

@@ -5,7 +5,9 @@
 //! above this module (`crate::taps`) and are handed in as a `TapMaker`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use super::stats::LoopStats;
 use crate::tls::TlsFacts;
 
 /// Which way bytes went.
@@ -26,6 +28,9 @@ pub struct Opened<'a> {
     pub local: Option<SocketAddr>,
     /// The handshake's facts; `None` for plaintext (allowSSL/preferSSL).
     pub tls: Option<&'a TlsFacts>,
+    /// The counters of the loop the connection runs on (the one thread
+    /// that writes them).
+    pub stats: &'a Arc<LoopStats>,
 }
 
 /// Watches one connection's relayed bytes.
@@ -41,4 +46,30 @@ pub trait Tap: Send {
 /// loops, so it only hands out per-connection state.
 pub trait TapMaker: Send + Sync {
     fn open(&self, opened: &Opened) -> Box<dyn Tap>;
+}
+
+/// Several taps on each connection (the audit and the command counter),
+/// each shown the same bytes in turn.
+pub struct TeeMaker(pub Vec<Arc<dyn TapMaker>>);
+
+struct Tee(Vec<Box<dyn Tap>>);
+
+impl TapMaker for TeeMaker {
+    fn open(&self, opened: &Opened) -> Box<dyn Tap> {
+        Box::new(Tee(self.0.iter().map(|m| m.open(opened)).collect()))
+    }
+}
+
+impl Tap for Tee {
+    fn saw(&mut self, flow: Flow, bytes: &[u8]) {
+        for tap in &mut self.0 {
+            tap.saw(flow, bytes);
+        }
+    }
+
+    fn ended(&mut self, reason: &str) {
+        for tap in &mut self.0 {
+            tap.ended(reason);
+        }
+    }
 }

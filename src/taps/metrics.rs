@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::proxy::stats::{self, HANDSHAKE_BUCKETS, LoopStats, Refusal, VERSIONS};
+use crate::proxy::stats::{self, HistogramTotals, LoopStats, Refusal, Totals, VERSIONS};
 use crate::taps::audit::writer::Counters;
+use crate::taps::commands;
 
 /// How long one scrape may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -119,20 +120,12 @@ impl Metrics {
             failed,
             t.handshakes_failed,
         );
-        let name = "mongossl_handshake_duration_seconds";
-        family(
+        histogram(
             &mut out,
-            name,
-            "histogram",
+            "mongossl_handshake_duration_seconds",
             "From accept to a finished TLS handshake.",
+            &t.handshakes,
         );
-        for (bound, count) in HANDSHAKE_BUCKETS.iter().zip(t.handshake_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
-        }
-        let all = t.handshake_buckets[HANDSHAKE_BUCKETS.len()];
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {all}");
-        let _ = writeln!(out, "{name}_sum {}", t.handshake_seconds);
-        let _ = writeln!(out, "{name}_count {all}");
         family(
             &mut out,
             "mongossl_bytes_total",
@@ -191,11 +184,50 @@ impl Metrics {
             "{result=\"failed\"}",
             p.reloads_failed.load(Relaxed),
         );
+        command_families(&mut out, &t);
         if let Some(audit) = &self.audit {
             audit_families(&mut out, audit);
         }
         out
     }
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &HistogramTotals) {
+    family(out, name, "histogram", help);
+    for (bound, count) in h.bounds.iter().zip(&h.buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let all = h.count();
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {all}");
+    let _ = writeln!(out, "{name}_sum {}", h.seconds);
+    let _ = writeln!(out, "{name}_count {all}");
+}
+
+/// Commands by name and result: only the names seen, so the label set
+/// stays as small as the traffic.
+fn command_families(out: &mut String, t: &Totals) {
+    let name = "mongossl_commands_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Commands relayed, by name and by the reply's ok.",
+    );
+    for (slot, counts) in t.commands.iter().enumerate() {
+        for (result, count) in ["ok", "error"].iter().zip(counts) {
+            if *count > 0 {
+                let command = commands::name_of(slot);
+                let labels = format!("{{command=\"{command}\",result=\"{result}\"}}");
+                sample(out, name, &labels, *count);
+            }
+        }
+    }
+    histogram(
+        out,
+        "mongossl_command_duration_seconds",
+        "From reading a command from the client to reading its reply from mongod.",
+        &t.command_durations,
+    );
 }
 
 fn audit_families(out: &mut String, audit: &Counters) {
@@ -335,6 +367,6 @@ mod tests {
         assert!(text.contains("mongossl_reloads_total{result=\"ok\"} 1\n"));
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         assert!(text.contains("mongossl_audit_dropped_total 0\n"));
-        assert_eq!(types, 13, "{text}");
+        assert_eq!(types, 15, "{text}");
     }
 }

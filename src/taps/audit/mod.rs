@@ -1,6 +1,7 @@
 //! The audit log in mongod's audit schema: every relayed connection gets
-//! a tap that frames both directions into MongoDB messages (`framing`),
-//! decodes their headers and first documents (`messages`), follows logins
+//! a tap that frames both directions into MongoDB messages
+//! (`taps::wire::framing`), decodes their headers and first documents
+//! (`taps::wire::messages`), follows logins
 //! and pairs commands with replies (`session`) and hands finished events
 //! (`events`) to the writer thread (`writer`), which filters (`filter`) and
 //! writes them. The relay's bytes are never changed, delayed or copied
@@ -8,8 +9,6 @@
 
 pub mod events;
 pub mod filter;
-pub mod framing;
-pub mod messages;
 pub mod session;
 pub mod writer;
 
@@ -22,9 +21,10 @@ use crate::config::table::{AUDIT_FILTER, AUDIT_PATH};
 use crate::config::{AuditDestination, AuditSettings};
 use crate::error::Error;
 use crate::proxy::tap::{Flow, Opened, Tap, TapMaker};
+use crate::taps::wire::framing::{Found, Framer};
+use crate::taps::wire::messages;
 use crate::tls::TlsFacts;
 use events::Endpoints;
-use framing::{Found, Framer};
 use session::Session;
 use writer::{Counters, Queue};
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use bson::{Bson, DateTime, Document, doc, spec::BinarySubtype};
 
 use super::events::{self, Endpoints, User};
-use super::messages::{Command, Message, Reply};
 use crate::proxy::tap::Flow;
+use crate::taps::wire::messages::{Command, Message, Reply};
 
 /// Commands waiting for a reply, at most; a client that pipelines more
 /// (or a reply that never comes) has the oldest audited without a result.

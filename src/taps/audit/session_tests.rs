@@ -5,7 +5,7 @@
 use bson::{Binary, Bson, Document, RawDocumentBuf, doc, spec::BinarySubtype};
 
 use super::*;
-use crate::taps::audit::messages::{Command, Message, Reply};
+use crate::taps::wire::messages::{Command, Message, Reply};
 
 fn session() -> Session {
     let endpoints = Endpoints::new(

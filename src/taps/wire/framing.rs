@@ -33,8 +33,9 @@ pub enum Found {
     Lost(String),
 }
 
-#[derive(Default)]
 pub struct Framer {
+    /// How much of each body is kept (`CAPTURE_LIMIT` by default).
+    capture: usize,
     header: [u8; HEADER_LEN],
     header_len: usize,
     /// The current message, once its header is in.
@@ -44,7 +45,25 @@ pub struct Framer {
     lost: bool,
 }
 
+impl Default for Framer {
+    fn default() -> Framer {
+        Framer::capturing(CAPTURE_LIMIT)
+    }
+}
+
 impl Framer {
+    /// A framer that keeps at most `capture` bytes of each body.
+    pub fn capturing(capture: usize) -> Framer {
+        Framer {
+            capture,
+            header: [0; HEADER_LEN],
+            header_len: 0,
+            current: None,
+            remaining: 0,
+            lost: false,
+        }
+    }
+
     /// Takes the next bytes of the stream; calls `found` for each message
     /// that ends in them (and once when the stream is lost).
     pub fn feed(&mut self, mut bytes: &[u8], found: &mut dyn FnMut(Found)) {
@@ -70,7 +89,7 @@ impl Framer {
             }
             let take = self.remaining.min(bytes.len());
             if let Some(frame) = self.current.as_mut() {
-                let room = CAPTURE_LIMIT.saturating_sub(frame.body.len());
+                let room = self.capture.saturating_sub(frame.body.len());
                 frame.body.extend_from_slice(&bytes[..take.min(room)]);
             }
             self.remaining -= take;
@@ -98,7 +117,7 @@ impl Framer {
             request_id: field(4),
             response_to: field(8),
             op_code: field(12),
-            body: Vec::with_capacity(self.remaining.min(CAPTURE_LIMIT)),
+            body: Vec::with_capacity(self.remaining.min(self.capture)),
             complete: false,
         });
         Ok(())

@@ -19,7 +19,7 @@ const OP_COMPRESSED: i32 = 2012;
 const MAX_INFLATED: usize = 16 * 1024 * 1024;
 
 const CHECKSUM_PRESENT: u32 = 1;
-const MORE_TO_COME: u32 = 1 << 1;
+pub const MORE_TO_COME: u32 = 1 << 1;
 
 /// A client's command, as the server will read it.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ pub struct Reply {
 impl Reply {
     /// `ok: 1` (as any number type).
     pub fn ok(&self) -> bool {
-        self.number("ok") == Some(1.0)
+        ok_of(&self.body)
     }
 
     /// mongod's error code; 8 (UnknownError) for a failure without one.
@@ -68,13 +68,22 @@ impl Reply {
     }
 
     fn number(&self, field: &str) -> Option<f64> {
-        match self.body.get(field) {
-            Ok(Some(RawBsonRef::Int32(n))) => Some(f64::from(n)),
-            Ok(Some(RawBsonRef::Int64(n))) => Some(n as f64),
-            Ok(Some(RawBsonRef::Double(n))) => Some(n),
-            Ok(Some(RawBsonRef::Boolean(b))) => Some(f64::from(u8::from(b))),
-            _ => None,
-        }
+        number(&self.body, field)
+    }
+}
+
+/// A reply document's `ok: 1` (as any number type).
+pub fn ok_of(reply: &RawDocument) -> bool {
+    number(reply, "ok") == Some(1.0)
+}
+
+fn number(doc: &RawDocument, field: &str) -> Option<f64> {
+    match doc.get(field) {
+        Ok(Some(RawBsonRef::Int32(n))) => Some(f64::from(n)),
+        Ok(Some(RawBsonRef::Int64(n))) => Some(n as f64),
+        Ok(Some(RawBsonRef::Double(n))) => Some(n),
+        Ok(Some(RawBsonRef::Boolean(b))) => Some(f64::from(u8::from(b))),
+        _ => None,
     }
 }
 
