@@ -164,6 +164,8 @@ pub struct LogSettings {
     pub logappend: bool,
     /// `--logFormat json`: mongod 4.4+'s JSON lines.
     pub json: bool,
+    /// `--syslog`: the facility's code.
+    pub syslog: Option<u8>,
 }
 
 /// A private-key password. Its `Debug` never shows it, so it cannot leak

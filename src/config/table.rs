@@ -145,6 +145,44 @@ pub const LOG_FORMAT: OptionSpec = option(
     &[],
     "log lines as mongod 4.4+'s JSON documents, or as text (default text)",
 );
+pub const SYSLOG: OptionSpec = option(
+    "syslog",
+    Kind::Flag,
+    "",
+    &[],
+    "log to the local syslog daemon instead of --logpath or standard error",
+);
+pub const SYSLOG_FACILITY: OptionSpec = option(
+    "syslogFacility",
+    Kind::Value,
+    "NAME",
+    &["systemLog.syslogFacility"],
+    "the syslog facility with --syslog: user (default), daemon, auth, local0..local7, ...",
+);
+/// The facility names `--syslogFacility` takes (syslog(3)'s), with their codes.
+pub const FACILITIES: &[(&str, u8)] = &[
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
 pub const PORT: OptionSpec = option(
     "port",
     Kind::Value,
@@ -446,6 +484,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     LOGPATH,
     LOGAPPEND,
     LOG_FORMAT,
+    SYSLOG,
+    SYSLOG_FACILITY,
     PORT,
     BIND_IP,
     UPSTREAM,

@@ -102,6 +102,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
             logpath: values.path(&LOGPATH),
             logappend: values.flag(&LOGAPPEND),
             json: log_format_is_json(values)?,
+            syslog: syslog_facility(values)?,
         },
         tunnel,
         warnings,
@@ -290,6 +291,38 @@ fn log_format_is_json(values: Values) -> Result<bool, Error> {
         Some(other) => Err(Error::options(format!(
             "--{}: '{other}' is not one of json, text",
             LOG_FORMAT.name
+        ))),
+    }
+}
+
+/// `--syslog` and its facility; mongod refuses it beside `--logpath`.
+fn syslog_facility(values: Values) -> Result<Option<u8>, Error> {
+    if !values.flag(&SYSLOG) {
+        if values.written(&SYSLOG_FACILITY) {
+            return Err(Error::options(format!(
+                "--{} needs --{}",
+                SYSLOG_FACILITY.name, SYSLOG.name
+            )));
+        }
+        return Ok(None);
+    }
+    if values.given(&LOGPATH) {
+        return Err(Error::options(format!(
+            "--{} and --{} cannot be used together: the log goes to one place",
+            SYSLOG.name, LOGPATH.name
+        )));
+    }
+    let name = values.text(&SYSLOG_FACILITY).map_or("user", String::as_str);
+    match FACILITIES.iter().find(|(n, _)| *n == name) {
+        Some((_, code)) => Ok(Some(*code)),
+        None => Err(Error::options(format!(
+            "--{}: '{name}' is not a syslog facility ({})",
+            SYSLOG_FACILITY.name,
+            FACILITIES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, StrInput};
 
 use super::raw::{FileOptions, RawOptions, file_value};
-use super::table::{self, BIND_IP, Kind, OPTIONS, OptionSpec};
+use super::table::{self, BIND_IP, Kind, OPTIONS, OptionSpec, SYSLOG};
 
 /// Deeper nesting than any mongod config has; a cap keeps a hostile file
 /// from exhausting the stack.
@@ -380,8 +380,8 @@ fn bind_ip_all(mapper: &mut Mapper, path: &str, line: usize, at: &Located) -> Re
     }
 }
 
-/// `systemLog.destination`: `file` goes with `systemLog.path`; syslog is
-/// not something mongossl writes to, so it says where the log goes instead.
+/// `systemLog.destination`: `file` goes with `systemLog.path`; `syslog`
+/// is `--syslog`.
 fn log_destination(
     mapper: &mut Mapper,
     path: &str,
@@ -390,9 +390,9 @@ fn log_destination(
 ) -> Result<(), String> {
     match &at.node {
         Node::Scalar(s) if s == "file" => {}
-        Node::Scalar(s) if s == "syslog" => mapper.warnings.push(format!(
-            "config file: '{path}: syslog' (line {line}) is not supported: mongossl logs to systemLog.path, or to standard error without one"
-        )),
+        Node::Scalar(s) if s == "syslog" => {
+            return mapper.set(SYSLOG.name, path, line, "true".to_string());
+        }
         _ => mapper.ignore(path, line, at),
     }
     Ok(())
@@ -562,14 +562,10 @@ mongossl:
             "net:\n  port: 1\n  unixDomainSocket:\n    enabled: false\n    pathPrefix: /tmp\n  ipv6: true\nreplication:\n  replSetName: rs0\nsharding:\nsystemLog:\n  destination: syslog\n  timeStampFormat: iso8601-utc\n",
         )
         .expect("valid");
-        assert_eq!(read.raw.len(), 1);
-        assert_eq!(read.warnings.len(), 7, "{:#?}", read.warnings);
+        // port, and destination: syslog as --syslog.
+        assert_eq!(read.raw.len(), 2);
+        assert_eq!(read.warnings.len(), 6, "{:#?}", read.warnings);
         assert!(read.warnings.iter().any(|w| w.contains("'sharding'")));
-        assert!(
-            read.warnings
-                .iter()
-                .any(|w| w.contains("syslog") && w.contains("not supported"))
-        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! mongod-style log lines: a timestamp, a severity, a context in brackets
 //! (`[initandlisten]`, `[connN]`) and the message, to stderr or
 //! `--logpath` (rotated aside like mongod's unless `--logappend`, and on
-//! SIGUSR1: rename, then reopen); or, with `--logFormat json`, mongod
+//! SIGUSR1: rename, then reopen), or to syslog with `--syslog` (`syslog`;
+//! the daemon stamps the time); or, with `--logFormat json`, mongod
 //! 4.4+'s JSON lines (`log_json`).
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,13 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::config::LogSettings;
 use crate::error::Error;
+use crate::ops::syslog::{self, Syslog};
+
+thread_local! {
+    /// The severity of the record this thread is writing: the formatter
+    /// sets it, the syslog target reads it for the line's priority.
+    static SEVERITY: Cell<u8> = const { Cell::new(syslog::INFO) };
+}
 
 /// Sets up the global logger; call once, before anything logs.
 pub fn init(settings: &LogSettings) -> Result<(), Error> {
@@ -21,6 +30,7 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
         _ => log::LevelFilter::Trace,
     };
     let json = settings.json;
+    let to_syslog = settings.syslog.is_some();
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level).format(move |buf, record| {
         let target = record.target();
@@ -30,6 +40,14 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
         } else {
             target
         };
+        SEVERITY.with(|s| {
+            s.set(match record.level() {
+                log::Level::Error => syslog::ERROR,
+                log::Level::Warn => syslog::WARNING,
+                log::Level::Info => syslog::INFO,
+                _ => syslog::DEBUG,
+            })
+        });
         if json {
             let time = buf.timestamp_millis().to_string();
             return super::log_json::write_line(buf, &time, context, record);
@@ -41,6 +59,9 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
             log::Level::Debug => "D",
             log::Level::Trace => "D2",
         };
+        if to_syslog {
+            return writeln!(buf, "{severity} [{context}] {}", record.args());
+        }
         writeln!(
             buf,
             "{} {severity} [{context}] {}",
@@ -48,6 +69,18 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
             record.args()
         )
     });
+    if let Some(facility) = settings.syslog {
+        // Non-blocking: the loops log, and must not wait for the daemon.
+        let syslog = Syslog::new(facility, true);
+        if !syslog.connected() {
+            return Err(Error::Io {
+                option: crate::config::table::SYSLOG.name,
+                path: syslog.path().to_path_buf(),
+                source: std::io::Error::other("no syslog daemon listens there"),
+            });
+        }
+        builder.target(env_logger::Target::Pipe(Box::new(SyslogTarget(syslog))));
+    }
     if let Some(path) = &settings.logpath {
         let file = open_log_file(path, settings.logappend).map_err(|source| Error::Io {
             option: crate::config::table::LOGPATH.name,
@@ -78,6 +111,22 @@ impl Write for SharedFile {
             },
             None => std::io::stderr().write(buf),
         }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The logger's view of syslog: each record is one write, so one datagram.
+struct SyslogTarget(Syslog);
+
+impl Write for SyslogTarget {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let severity = SEVERITY.with(Cell::get);
+        // A full daemon queue loses the line rather than stalling a loop.
+        let _ = self.0.send(severity, buf);
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -5,4 +5,5 @@ pub mod log;
 pub mod log_json;
 pub mod memory;
 pub mod signals;
+pub mod syslog;
 pub mod systemd;

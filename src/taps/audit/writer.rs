@@ -13,7 +13,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -25,13 +24,13 @@ use bson::{Bson, Document};
 
 use super::filter::Filter;
 use crate::config::{AuditDestination, AuditFormat};
+use crate::ops::syslog::{self, Syslog};
 
 /// Events the queue holds before the loops wait (or drop).
 pub const QUEUE_LEN: usize = 16 * 1024;
 const FSYNC_INTERVAL: Duration = Duration::from_secs(1);
-const SYSLOG_SOCKET: &str = "/dev/log";
-/// Facility user (1), severity info (6), as mongod's syslog lines.
-const SYSLOG_PRIORITY: u8 = 14;
+/// Facility user, as mongod's audit lines in syslog.
+const SYSLOG_FACILITY: u8 = 1;
 
 /// What goes to the writer.
 pub enum Job {
@@ -112,7 +111,7 @@ impl Queue {
 /// Where the writer writes.
 enum Sink {
     File { path: PathBuf, file: File },
-    Syslog(Option<UnixDatagram>),
+    Syslog(Syslog),
     Console,
 }
 
@@ -123,7 +122,8 @@ impl Sink {
                 path: path.clone(),
                 file: open_append(path)?,
             },
-            AuditDestination::Syslog => Sink::Syslog(syslog_socket()),
+            // The writer has its own thread: it may wait for the daemon.
+            AuditDestination::Syslog => Sink::Syslog(Syslog::new(SYSLOG_FACILITY, false)),
             AuditDestination::Console => Sink::Console,
         })
     }
@@ -136,17 +136,11 @@ impl Sink {
                 out.write_all(bytes)?;
                 out.flush()
             }
-            Sink::Syslog(socket) => {
-                if socket.is_none() {
-                    *socket = syslog_socket();
-                }
-                let Some(s) = socket else {
-                    return Err(io::Error::other(format!("cannot reach {SYSLOG_SOCKET}")));
-                };
+            Sink::Syslog(syslog) => {
                 for line in lines {
-                    let mut datagram = format!("<{SYSLOG_PRIORITY}>mongossl: ").into_bytes();
-                    datagram.extend_from_slice(line);
-                    s.send(&datagram)?;
+                    syslog.send(syslog::INFO, line).map_err(|e| {
+                        io::Error::other(format!("{}: {e}", syslog.path().display()))
+                    })?;
                 }
                 Ok(())
             }
@@ -181,12 +175,6 @@ impl Sink {
 
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
-}
-
-fn syslog_socket() -> Option<UnixDatagram> {
-    let socket = UnixDatagram::unbound().ok()?;
-    socket.connect(SYSLOG_SOCKET).ok()?;
-    Some(socket)
 }
 
 /// Opens the destination (an error names the path) and starts the thread.

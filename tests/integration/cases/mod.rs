@@ -17,4 +17,5 @@ mod service;
 mod slow;
 mod soak;
 mod startup;
+mod syslog;
 mod tunnel;
