@@ -23,6 +23,10 @@
 #   scripts/bench.sh --proxy-protocol --cores 1 --measures mtls --passes 3
 #                                    # adds a column mongossl-pp2: the same build with
 #                                    # --upstreamProxyProtocol v2 (the echo backend reads past the header)
+#   scripts/bench.sh --audit --wire --proxies mongossl --measures "hs13 stream pp32" --passes 3
+#                                    # adds mongossl-audit (--auditDestination file) and mongossl-metrics
+#                                    # (--metricsListen: the command counter); --wire makes the load
+#                                    # real OP_MSG messages (pings; 256 KiB one-document inserts)
 #   scripts/bench.sh --proxies "mongossl mongossl-new" --variant "mongossl-new|/tmp/mongossl-new|--quiet"
 #                                    # A/B: extra mongossl builds/arguments as columns
 #                                    # (name them mongossl-*: the table never counts them as peers)
@@ -52,6 +56,8 @@ INSTALL=1
 SYSCALLS=0
 PERF=0
 PROXY_PROTOCOL=0
+AUDIT=0
+WIRE=0
 declare -A VARIANT_BIN=() VARIANT_ARGS=()
 BASE_PORT=${BENCH_BASE_PORT:-29100}
 
@@ -72,6 +78,8 @@ while (($#)); do
     --syscalls) SYSCALLS=1 ;;
     --perf) PERF=1 ;;
     --proxy-protocol) PROXY_PROTOCOL=1 ;;
+    --audit) AUDIT=1 ;;
+    --wire) WIRE=1 ;;
     --variant)
         IFS='|' read -r vname vbin vargs <<<"$2"
         VARIANT_BIN[$vname]=$vbin
@@ -230,6 +238,15 @@ if ((PROXY_PROTOCOL)); then
     VARIANT_ARGS[mongossl-pp2]="--upstreamProxyProtocol v2"
     PROXIES="$PROXIES mongossl-pp2"
 fi
+if ((AUDIT)); then
+    VARIANT_BIN[mongossl-audit]=$MONGOSSL
+    VARIANT_ARGS[mongossl-audit]="--auditDestination file --auditPath $DIR/audit.json"
+    VARIANT_BIN[mongossl-metrics]=$MONGOSSL
+    VARIANT_ARGS[mongossl-metrics]="--metricsListen 127.0.0.1:0"
+    PROXIES="$PROXIES mongossl-audit mongossl-metrics"
+fi
+WIRE_ARG=()
+((WIRE)) && WIRE_ARG=(--wire)
 
 BACKEND_PORT=$BASE_PORT
 declare -A PORT=([mongossl]=$((BASE_PORT + 1)) [stunnel]=$((BASE_PORT + 2)) [hitch]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)))
@@ -249,6 +266,11 @@ cleanup() {
     local p
     for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null || true; done
+    # The audit's events are the variant's work, not a result: keep their count.
+    if [[ -f $DIR/audit.json ]]; then
+        echo "audit events written by mongossl-audit: $(wc -l <"$DIR/audit.json")" >>"$DIR/audit-events.txt"
+        rm -f "$DIR/audit.json"
+    fi
 }
 trap cleanup EXIT
 
@@ -474,7 +496,7 @@ run_loadgen() { # PROXY CORES CERT MEASURE
     local client=()
     [[ $cert == mtls ]] && client=(--client-cert "$DIR/client.pem")
     # shellcheck disable=SC2046 # measure_args is a list of words
-    "$LOADGEN" run "${client[@]}" --target "127.0.0.1:${PORT[$proxy]}" $(measure_args "$measure") --name "$measure" \
+    "$LOADGEN" run "${client[@]}" "${WIRE_ARG[@]}" --target "127.0.0.1:${PORT[$proxy]}" $(measure_args "$measure") --name "$measure" \
         --proxy "$(display_name "$proxy")" --cores "$cores" --cert "$(label_cert "$cert")" \
         --warmup "$WARMUP" --duration "$DURATION" \
         --pid "${PID[$proxy]}" --backend-pid "$BACKEND_PID" --out "$RESULTS" ||

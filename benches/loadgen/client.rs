@@ -22,6 +22,7 @@ use openssl::ssl::{
 use slab::Slab;
 
 use crate::pattern;
+use crate::wire::{self, Shape};
 
 /// Plaintext per TLS write in the streaming mode: one full record.
 const CHUNK: usize = 16 * 1024;
@@ -63,6 +64,8 @@ pub struct Settings {
     pub inflight: usize,
     /// Message size of a round trip.
     pub size: usize,
+    /// `--wire`: the bytes are MongoDB messages (`wire`).
+    pub wire: bool,
     pub sources: Vec<Ipv4Addr>,
     /// A PEM file with the client's certificate and key, for proxies that
     /// verify client certificates (mongod's `sslCAFile` case).
@@ -285,6 +288,10 @@ impl Worker<'_> {
             c.scratch = vec![0; size.max(64)];
         }
         pattern::fill(c.seed, c.round * size as u64, &mut c.out[..size]);
+        if self.settings.wire {
+            let pos = c.round * size as u64;
+            wire::overlay(Shape::Ping, size as u64, pos, &mut c.out[..size]);
+        }
         c.round += 1;
         c.sent_at = Instant::now();
         c.state = State::Send;
@@ -325,6 +332,9 @@ impl Worker<'_> {
         if c.out_pending || !self.stopping {
             if !c.out_pending {
                 pattern::fill(c.seed, c.sent, &mut c.out);
+                if self.settings.wire {
+                    wire::overlay(Shape::Insert, wire::STREAM_FRAME, c.sent, &mut c.out);
+                }
                 c.out_pending = true;
             }
             match c.tls.ssl_write(&c.out) {
@@ -339,7 +349,11 @@ impl Worker<'_> {
         }
         match c.tls.ssl_read(&mut c.inbuf) {
             Ok(n) => {
-                pattern::check(c.seed, c.recv, &c.inbuf[..n], &mut c.scratch)
+                let framing = self
+                    .settings
+                    .wire
+                    .then_some((Shape::Insert, wire::STREAM_FRAME));
+                pattern::check(c.seed, c.recv, framing, &c.inbuf[..n], &mut c.scratch)
                     .map_err(|at| format!("stream byte {at} came back wrong"))?;
                 c.recv += n as u64;
                 self.shared.count(&self.shared.bytes, n as u64);

@@ -27,6 +27,7 @@ mod net;
 mod pattern;
 mod procstat;
 mod report;
+mod wire;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -62,6 +63,7 @@ fn options() -> getopts::Options {
     o.optopt("", "threads", "threads", "N");
     o.optopt("", "conns", "connections", "N");
     o.optopt("", "size", "round-trip message size", "BYTES");
+    o.optflag("", "wire", "send MongoDB messages (OP_MSG ping / insert)");
     o.optopt("", "sources", "loopback source addresses 127.0.0.1..N", "N");
     o.optopt("", "warmup", "seconds before counting", "SECS");
     o.optopt("", "duration", "seconds counted", "SECS");
@@ -143,7 +145,15 @@ fn run_from(m: &getopts::Matches, default_conns: usize) -> Result<Run, String> {
         target: addr(m, "target")?,
         threads: num(m, "threads", 1usize)?.clamp(1, 64),
         conns,
-        size: num(m, "size", 200usize)?.clamp(1, 1 << 20),
+        size: num(m, "size", 200usize)?.clamp(
+            if m.opt_present("wire") {
+                wire::MIN_ROUND
+            } else {
+                1
+            },
+            1 << 20,
+        ),
+        wire: m.opt_present("wire"),
         sources: num(m, "sources", 1usize)?,
         warmup: seconds(m, "warmup", 0.5)?,
         duration: seconds(m, "duration", 5.0)?,

@@ -1,6 +1,9 @@
 //! The byte stream every connection sends: a deterministic function of a
 //! per-connection seed and the position in the stream, so the bytes that
-//! come back are checked one by one without keeping what was sent.
+//! come back are checked one by one without keeping what was sent
+//! (with `--wire`, framed as MongoDB messages by `wire`).
+
+use crate::wire::{Shape, overlay};
 
 /// splitmix64's finaliser: cheap, and every bit of the input matters.
 fn mix(mut x: u64) -> u64 {
@@ -23,11 +26,21 @@ pub fn fill(seed: u64, mut pos: u64, out: &mut [u8]) {
     }
 }
 
-/// Checks `got` against the stream at `pos`; `scratch` is reused memory
-/// of at least `got.len()` bytes. Returns the first differing offset.
-pub fn check(seed: u64, pos: u64, got: &[u8], scratch: &mut [u8]) -> Result<(), u64> {
+/// Checks `got` against the stream at `pos` (framed as `wire` messages of
+/// the given length, with `--wire`); `scratch` is reused memory of at
+/// least `got.len()` bytes. Returns the first differing offset.
+pub fn check(
+    seed: u64,
+    pos: u64,
+    wire: Option<(Shape, u64)>,
+    got: &[u8],
+    scratch: &mut [u8],
+) -> Result<(), u64> {
     let expected = &mut scratch[..got.len()];
     fill(seed, pos, expected);
+    if let Some((shape, len)) = wire {
+        overlay(shape, len, pos, expected);
+    }
     if expected == got {
         return Ok(());
     }

@@ -22,7 +22,54 @@ const MONGOD_EVENTS: &[(u64, &str)] = &[
     (22944, "Connection ended"),
     (23015, "Listening on"),
     (23016, "Waiting for connections"),
+    (
+        HANDSHAKE_FAILED,
+        "Error receiving request from client. Ending connection from remote",
+    ),
+    (
+        NO_CERTIFICATE_ALLOWED,
+        "No SSL certificate provided by peer",
+    ),
+    (
+        NO_CERTIFICATE_REJECTED,
+        "No SSL certificate provided by peer; connection rejected",
+    ),
+    (
+        VALIDATION_FAILED_ALLOWED,
+        "SSL peer certificate validation failed",
+    ),
+    (
+        VALIDATION_FAILED_REJECTED,
+        "SSL peer certificate validation failed",
+    ),
+    (
+        SERVER_CERTIFICATE_EXPIRES_SOON,
+        "Server certificate will expire soon",
+    ),
+    (
+        PREFER_SSL_PLAINTEXT,
+        "SSL mode is set to 'preferred' and connection to remote is not using SSL.",
+    ),
 ];
+
+/// mongod's ids for the TLS events (mongod logs a failed handshake, and a
+/// plaintext client on an SSL-only port, as 22988 with the reason).
+pub const HANDSHAKE_FAILED: u64 = 22988;
+pub const NO_CERTIFICATE_ALLOWED: u64 = 23234;
+pub const NO_CERTIFICATE_REJECTED: u64 = 23255;
+pub const VALIDATION_FAILED_ALLOWED: u64 = 23235;
+pub const VALIDATION_FAILED_REJECTED: u64 = 23256;
+pub const SERVER_CERTIFICATE_EXPIRES_SOON: u64 = 23786;
+pub const PREFER_SSL_PLAINTEXT: u64 = 23838;
+
+/// mongod's id for a refused peer certificate (or the lack of one).
+pub fn rejection_id(no_certificate: bool) -> u64 {
+    if no_certificate {
+        NO_CERTIFICATE_REJECTED
+    } else {
+        VALIDATION_FAILED_REJECTED
+    }
+}
 
 /// mongossl's own ids (documented in docs/configuration.md).
 pub const SSL_HANDSHAKE_DONE: u64 = 9_100_001;

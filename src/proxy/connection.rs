@@ -22,11 +22,10 @@ use super::stats::{LoopStats, Refusal};
 use super::streams::{Socket, Stream};
 use super::tap::{Opened, TapMaker};
 use crate::config::{ProxyProtocol, SslMode, Upstream};
-use crate::ops::log_json::{PROXY_HEADER_RECEIVED, SSL_HANDSHAKE_DONE};
-use crate::tls::policy::NO_CERTIFICATE;
+use crate::ops::log_json::*;
 use crate::tls::{
     Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, PeerVerdict,
-    ServerContext, TlsFacts,
+    ServerContext, TlsFacts, policy::NO_CERTIFICATE,
 };
 use crate::wire::{self, FirstBytes, HEADER_LEN};
 
@@ -346,7 +345,7 @@ impl Connection {
             },
             _ => {
                 if mode == SslMode::Prefer {
-                    log::info!(target: &self.context, "connection not using SSL (sslMode preferSSL)");
+                    log::info!(target: &self.context, id = PREFER_SSL_PLAINTEXT, remote:% = self.peer, connectionId = self.id; "connection not using SSL (sslMode preferSSL)");
                 }
                 match self.start_upstream(Stream::Plain(socket), ctx) {
                     Ok(phase) => (phase, Step::Wait),
@@ -373,7 +372,7 @@ impl Connection {
                         self.refuse(reason, ctx)
                     }
                     FirstBytes::Tls | FirstBytes::TooShort => {
-                        log::warn!(target: &self.context, "{reason}");
+                        log::warn!(target: &self.context, id = HANDSHAKE_FAILED, error:% = reason, remote:% = self.peer, connectionId = self.id; "{reason}");
                         Step::Close(reason)
                     }
                 };
@@ -392,17 +391,18 @@ impl Connection {
         match verdict {
             PeerVerdict::Reject(text) => {
                 ctx.stats.refused(Refusal::PeerCertificate);
-                log::error!(target: &self.context, "{text}");
+                let id = rejection_id(text.starts_with(NO_CERTIFICATE));
+                log::error!(target: &self.context, id = id, error:% = text; "{text}");
                 // A close_notify tells the client it was refused on purpose.
                 let _ = stream.close_write();
                 return (Phase::Gone, Step::Close(text));
             }
             PeerVerdict::AcceptInvalid { subject, warning } => {
-                log::warn!(target: &self.context, "{warning}");
+                log::warn!(target: &self.context, id = VALIDATION_FAILED_ALLOWED, reason:% = warning; "{warning}");
                 log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher, subject:% = subject; "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
             }
             PeerVerdict::AcceptWithoutCertificate => {
-                log::warn!(target: &self.context, "{NO_CERTIFICATE}");
+                log::warn!(target: &self.context, id = NO_CERTIFICATE_ALLOWED; "{NO_CERTIFICATE}");
                 log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher; "SSL handshake done: {version} {cipher}, no peer certificate");
             }
             PeerVerdict::Accept {
@@ -440,12 +440,13 @@ impl Connection {
             .should_log(self.peer.ip(), ctx.now)
         {
             Some(0) => {
-                log::warn!(target: &self.context, "{reason}");
+                log::warn!(target: &self.context, id = HANDSHAKE_FAILED, error:% = reason, remote:% = self.peer, connectionId = self.id; "{reason}");
                 Step::Close(reason)
             }
             Some(suppressed) => {
                 log::warn!(
                     target: &self.context,
+                    id = HANDSHAKE_FAILED, error:% = reason, remote:% = self.peer, connectionId = self.id, suppressed = suppressed;
                     "{reason} ({suppressed} similar refusals from {} not logged)",
                     self.peer.ip()
                 );

@@ -126,6 +126,7 @@ pub fn build(
             ));
         }
         Validity::ExpiresSoon { days } => log::warn!(
+            id = 23786, certExpiration:% = expiry, days = days;
             "the server certificate ({subject}) in {} expires in {days} day(s), on {expiry}",
             settings.pem_key_file.display()
         ),
