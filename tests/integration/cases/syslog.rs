@@ -18,6 +18,17 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
+/// Stops the spawned mongossl however the test ends (a failed assertion
+/// included), so that no server outlives its test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Datagrams until one contains `needle` (all of them, in order).
 fn until(daemon: &UnixDatagram, seen: &mut Vec<String>, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -40,7 +51,7 @@ fn the_log_and_the_audit_go_to_syslog() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let port = free_port();
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(["--port", &port.to_string(), "--bind_ip", "127.0.0.1"])
         .args(["--upstream", &backend.address(), "--sslOnNormalPorts"])
         .args(["--sslPEMKeyFile", &pki.arg("server.pem")])
@@ -53,7 +64,8 @@ fn the_log_and_the_audit_go_to_syslog() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn mongossl");
-    let pid = child.id();
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
     let mut seen = Vec::new();
     until(&daemon, &mut seen, "waiting for connections on port");
     // local3 (19) × 8 + info (6); the daemon adds time and host.
@@ -75,7 +87,10 @@ fn the_log_and_the_audit_go_to_syslog() {
     .expect("TLS through mongossl");
     drop(client);
     // The audit: facility user, info; the connection event as JSON.
+    // The log line and the audit event of the close come from different
+    // threads, in either order: wait for both.
     until(&daemon, &mut seen, "\"atype\":\"clientDisconnect\"");
+    until(&daemon, &mut seen, "end connection");
     let connect = seen
         .iter()
         .find(|d| d.contains("\"atype\":\"clientConnect\""))
@@ -94,8 +109,7 @@ fn the_log_and_the_audit_go_to_syslog() {
                 && d.contains("end connection")),
         "{seen:#?}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 #[test]
