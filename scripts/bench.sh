@@ -457,7 +457,7 @@ start_profilers() { # PROXY TAG
             -o "$DIR/syscalls-$proxy-$tag.csv" -- sleep "$DURATION") >/dev/null 2>&1 &
         PROFILERS+=("$!")
     fi
-    if ((PERF)) && [[ $proxy == mongossl ]]; then
+    if ((PERF)) && [[ $proxy == mongossl* ]]; then
         (sleep "$WARMUP"; exec perf record -q -e cpu-clock -F 1999 -g -p "$pids" \
             -o "$DIR/perf-$proxy-$tag.data" -- sleep "$DURATION") >/dev/null 2>&1 &
         PROFILERS+=("$!")
@@ -467,7 +467,7 @@ start_profilers() { # PROXY TAG
 stop_profilers() { # PROXY TAG
     local p
     for p in "${PROFILERS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if ((PERF)) && [[ $1 == mongossl && -f $DIR/perf-$1-$2.data ]]; then
+    if ((PERF)) && [[ $1 == mongossl* && -f $DIR/perf-$1-$2.data ]]; then
         {
             perf report -i "$DIR/perf-$1-$2.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
             echo

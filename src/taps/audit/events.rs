@@ -4,9 +4,15 @@
 //! file does not become a copy of the data.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, DateTime, Document, doc};
+use bson::{
+    Binary, Bson, DateTime, Document, RawArrayBuf, RawBson, RawBsonRef, RawDocument,
+    RawDocumentBuf, doc,
+};
+
+use crate::taps::wire::framing::Sequence;
 
 /// What mongod writes in place of a redacted value (its log redaction's
 /// placeholder).
@@ -27,6 +33,11 @@ impl User {
     fn to_bson(&self) -> Bson {
         Bson::Document(doc! { "user": &self.user, "db": &self.db })
     }
+}
+
+/// The users of `users` as mongod lists them: `[{user, db}]`.
+pub fn users_bson(users: &[User]) -> Vec<Bson> {
+    users.iter().map(User::to_bson).collect()
 }
 
 /// What every event of one connection shares.
@@ -59,87 +70,179 @@ pub fn endpoint(address: &SocketAddr) -> Document {
     doc! { "ip": address.ip().to_string(), "port": i32::from(address.port()) }
 }
 
-/// One event. `ts` is when it happened (a command's: when it was sent).
-pub fn event(
-    atype: &str,
-    ts: DateTime,
-    endpoints: &Endpoints,
-    users: &[User],
-    param: Document,
-    result: i32,
-) -> Document {
-    let local = match &endpoints.local {
-        Some(address) => endpoint(address),
-        None => Document::new(),
-    };
-    doc! {
-        "atype": atype,
-        "ts": ts,
-        "uuid": Binary { subtype: BinarySubtype::Uuid, bytes: endpoints.uuid.to_vec() },
-        "local": local,
-        "remote": endpoint(&endpoints.remote),
-        "users": users.iter().map(User::to_bson).collect::<Vec<_>>(),
-        "roles": Vec::<Bson>::new(),
-        "param": param,
-        "result": result,
+/// One event, as the loops hand it to the writer: cheap to make (the
+/// connection's parts are shared, a command stays in its relayed form);
+/// the writer turns it into a line or a document.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub atype: &'static str,
+    /// When it happened (a command's: when it was sent).
+    pub ts: DateTime,
+    pub endpoints: Arc<Endpoints>,
+    pub users: Arc<[User]>,
+    pub param: Param,
+    pub result: i32,
+}
+
+#[derive(Clone, Debug)]
+pub enum Param {
+    /// Connection, login and metadata events.
+    Document(Document),
+    /// A command's authCheck.
+    Check(Check),
+}
+
+/// An authCheck's `param`: `{ command, ns, args }`, and what mongossl adds
+/// (`sequences`, `compressor`, `reply`).
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub command: String,
+    pub ns: String,
+    /// The command, redacted (`command_args`).
+    pub args: RawDocumentBuf,
+    /// Document sequences that were counted, not copied.
+    pub sequences: Vec<Sequence>,
+    pub compressor: Option<&'static str>,
+    /// False when the connection ended (or too many commands waited)
+    /// before the reply came: `reply: "not seen"`.
+    pub reply_seen: bool,
+}
+
+impl Check {
+    pub fn to_document(&self) -> Document {
+        let args = Document::try_from(self.args.as_ref()).unwrap_or_default();
+        let mut param = doc! { "command": &self.command, "ns": &self.ns, "args": args };
+        if !self.sequences.is_empty() {
+            param.insert("sequences", sequences_bson(&self.sequences));
+        }
+        if let Some(compressor) = self.compressor {
+            param.insert("compressor", compressor);
+        }
+        if !self.reply_seen {
+            param.insert("reply", "not seen");
+        }
+        param
+    }
+}
+
+/// `[{ identifier, count, bytes }]` for the sequences of a command.
+pub fn sequences_bson(sequences: &[Sequence]) -> Vec<Bson> {
+    sequences
+        .iter()
+        .map(|s| {
+            Bson::Document(doc! {
+                "identifier": &s.identifier,
+                "count": i64::from(s.count),
+                "bytes": s.bytes as i64,
+            })
+        })
+        .collect()
+}
+
+impl Event {
+    /// The event in mongod's schema, as the filter and the BSON format
+    /// see it.
+    pub fn to_document(&self) -> Document {
+        let local = match &self.endpoints.local {
+            Some(address) => endpoint(address),
+            None => Document::new(),
+        };
+        let param = match &self.param {
+            Param::Document(param) => param.clone(),
+            Param::Check(check) => check.to_document(),
+        };
+        doc! {
+            "atype": self.atype,
+            "ts": self.ts,
+            "uuid": Binary { subtype: BinarySubtype::Uuid, bytes: self.endpoints.uuid.to_vec() },
+            "local": local,
+            "remote": endpoint(&self.endpoints.remote),
+            "users": users_bson(&self.users),
+            "roles": Vec::<Bson>::new(),
+            "param": param,
+            "result": self.result,
+        }
     }
 }
 
 /// A command as the audit shows it: top-level options (the collection's
 /// name, `ordered`, `limit`) as sent; inside documents and arrays (the
 /// data, filters, updates, pipelines) every value replaced by `###` when
-/// `redact`, keys kept. Secrets are dropped either way.
-pub fn command_args(command: &Document, redact: bool) -> Document {
-    let mut args = Document::new();
-    for (key, value) in command {
-        if SECRET_FIELDS.contains(&key.as_str()) {
-            args.insert(key, REDACTED);
-            continue;
-        }
-        let value = match value {
-            Bson::Document(_) | Bson::Array(_) if redact => redacted(value),
-            _ => without_secrets(value),
+/// `redact`, keys kept. Secrets are dropped either way. Works on the
+/// relayed bytes and checks them on the way: an error means the command
+/// does not parse.
+pub fn command_args(command: &RawDocument, redact: bool) -> Result<RawDocumentBuf, String> {
+    let mut args = RawDocumentBuf::new();
+    for element in command {
+        let (key, value) = element.map_err(|e| format!("a document does not parse: {e}"))?;
+        let value = if SECRET_FIELDS.contains(&key) {
+            RawBson::String(REDACTED.into())
+        } else {
+            match value {
+                RawBsonRef::Document(_) | RawBsonRef::Array(_) if redact => redacted(value)?,
+                _ => without_secrets(value)?,
+            }
         };
-        args.insert(key, value);
+        args.append(key, value);
     }
-    args
+    Ok(args)
 }
 
 /// Keys and shape kept, every scalar replaced.
-fn redacted(value: &Bson) -> Bson {
-    match value {
-        Bson::Document(d) => Bson::Document(
-            d.iter()
-                .map(|(k, v)| (k.clone(), redacted(v)))
-                .collect::<Document>(),
-        ),
-        Bson::Array(items) => Bson::Array(items.iter().map(redacted).collect()),
-        _ => Bson::String(REDACTED.into()),
-    }
+fn redacted(value: RawBsonRef) -> Result<RawBson, String> {
+    nested(value, &|_, value| match value {
+        RawBsonRef::Document(_) | RawBsonRef::Array(_) => redacted(value),
+        _ => Ok(RawBson::String(REDACTED.into())),
+    })
 }
 
-fn without_secrets(value: &Bson) -> Bson {
-    match value {
-        Bson::Document(d) => Bson::Document(
-            d.iter()
-                .map(|(k, v)| {
-                    let v = if SECRET_FIELDS.contains(&k.as_str()) {
-                        Bson::String(REDACTED.into())
-                    } else {
-                        without_secrets(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect::<Document>(),
-        ),
-        Bson::Array(items) => Bson::Array(items.iter().map(without_secrets).collect()),
-        other => other.clone(),
-    }
+/// Everything kept but the secret fields at any depth.
+fn without_secrets(value: RawBsonRef) -> Result<RawBson, String> {
+    nested(value, &|key, value| match key {
+        Some(key) if SECRET_FIELDS.contains(&key) => Ok(RawBson::String(REDACTED.into())),
+        _ => without_secrets(value),
+    })
+}
+
+/// What `nested` does to each element: given its key (none in an array)
+/// and value, the value to keep.
+type Each<'a> = &'a dyn Fn(Option<&str>, RawBsonRef) -> Result<RawBson, String>;
+
+/// Rebuilds a document or array with `each` applied to its elements (and
+/// their keys); a scalar stays itself.
+fn nested(value: RawBsonRef, each: Each) -> Result<RawBson, String> {
+    let broken = |e: bson::raw::Error| format!("a document does not parse: {e}");
+    Ok(match value {
+        RawBsonRef::Document(d) => {
+            let mut out = RawDocumentBuf::new();
+            for element in d {
+                let (key, value) = element.map_err(broken)?;
+                out.append(key, each(Some(key), value)?);
+            }
+            RawBson::Document(out)
+        }
+        RawBsonRef::Array(a) => {
+            let mut out = RawArrayBuf::new();
+            for value in a {
+                out.push(each(None, value.map_err(broken)?)?);
+            }
+            RawBson::Array(out)
+        }
+        other => other.to_raw_bson(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(d: &Document) -> RawDocumentBuf {
+        RawDocumentBuf::from_document(d).unwrap()
+    }
+
+    fn args(d: &Document, redact: bool) -> Document {
+        Document::try_from(command_args(&raw(d), redact).unwrap().as_ref()).unwrap()
+    }
 
     #[test]
     fn an_event_has_mongods_fields_in_order() {
@@ -151,14 +254,15 @@ mod tests {
             user: "tim".into(),
             db: "admin".into(),
         }];
-        let e = event(
-            "authCheck",
-            DateTime::from_millis(0),
-            &endpoints,
-            &users,
-            doc! {"command": "find"},
-            0,
-        );
+        let e = Event {
+            atype: "authCheck",
+            ts: DateTime::from_millis(0),
+            endpoints: Arc::new(endpoints),
+            users: users.into(),
+            param: Param::Document(doc! {"command": "find"}),
+            result: 0,
+        }
+        .to_document();
         let keys: Vec<&str> = e.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -180,11 +284,9 @@ mod tests {
         assert_eq!(uuid.subtype, BinarySubtype::Uuid);
         assert_eq!(uuid.bytes.len(), 16);
         assert_eq!(uuid.bytes[6] >> 4, 4, "version 4");
-        let json = bson::Bson::Document(e).into_relaxed_extjson().to_string();
-        assert!(json.contains(r#""subType":"04""#), "{json}");
-        assert!(
-            json.contains(r#""users":[{"user":"tim","db":"admin"}]"#),
-            "{json}"
+        assert_eq!(
+            e.get_array("users").unwrap(),
+            &vec![Bson::Document(doc! {"user": "tim", "db": "admin"})]
         );
     }
 
@@ -196,9 +298,8 @@ mod tests {
             "documents": [ { "card": "4111", "n": 2, "nested": { "x": [1, 2] } } ],
             "$db": "shop",
         };
-        let args = command_args(&command, true);
         assert_eq!(
-            args,
+            args(&command, true),
             doc! {
                 "insert": "orders",
                 "ordered": true,
@@ -206,15 +307,49 @@ mod tests {
                 "$db": "shop",
             }
         );
-        assert_eq!(command_args(&command, false), command);
+        assert_eq!(args(&command, false), command);
     }
 
     #[test]
     fn passwords_never_reach_the_audit() {
         let command = doc! { "createUser": "bob", "pwd": "hunter2", "roles": [] };
-        assert_eq!(command_args(&command, false).get_str("pwd").unwrap(), "###");
+        assert_eq!(args(&command, false).get_str("pwd").unwrap(), "###");
         let nested = doc! { "applyOps": [ { "o": { "pwd": "x" } } ] };
-        let args = command_args(&nested, false);
-        assert!(!Bson::Document(args).to_string().contains("\"x\""));
+        assert!(
+            !Bson::Document(args(&nested, false))
+                .to_string()
+                .contains("\"x\"")
+        );
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_is_an_error() {
+        // An int32 element whose value is cut short.
+        let broken = RawDocument::from_bytes(&[10, 0, 0, 0, 0x10, b'n', 0, 1, 0, 0]).unwrap();
+        assert!(command_args(broken, true).is_err());
+    }
+
+    #[test]
+    fn a_check_lists_its_sequences_and_a_missing_reply() {
+        let check = Check {
+            command: "insert".into(),
+            ns: "shop.orders".into(),
+            args: raw(&doc! {"insert": "orders"}),
+            sequences: vec![Sequence {
+                identifier: "documents".into(),
+                count: 3,
+                bytes: 120,
+            }],
+            compressor: Some("zstd"),
+            reply_seen: false,
+        };
+        assert_eq!(
+            check.to_document(),
+            doc! {
+                "command": "insert", "ns": "shop.orders", "args": {"insert": "orders"},
+                "sequences": [{"identifier": "documents", "count": 3i64, "bytes": 120i64}],
+                "compressor": "zstd", "reply": "not seen",
+            }
+        );
     }
 }

@@ -4,10 +4,15 @@
 //! (`taps::wire::messages`), follows logins
 //! and pairs commands with replies (`session`) and hands finished events
 //! (`events`) to the writer thread (`writer`), which filters (`filter`) and
-//! writes them. The relay's bytes are never changed, delayed or copied
-//! beyond a message's first megabyte.
+//! writes them (`extjson` for JSON lines). The relay's bytes are never
+//! changed or delayed; what is copied is each message's header and
+//! command document (at most a megabyte of it; a reply's first
+//! `REPLY_CAPTURE` bytes): document sequences — the data of inserts,
+//! updates and deletes — are counted, not copied, unless
+//! `--auditRedact false` asks for their contents.
 
 pub mod events;
+pub mod extjson;
 pub mod filter;
 pub mod session;
 pub mod writer;
@@ -17,6 +22,8 @@ use std::thread::JoinHandle;
 
 use bson::{Document, doc};
 
+use crate::taps::wire::framing::CAPTURE_LIMIT;
+
 use crate::config::table::{AUDIT_FILTER, AUDIT_PATH};
 use crate::config::{AuditDestination, AuditSettings};
 use crate::error::Error;
@@ -24,9 +31,14 @@ use crate::proxy::tap::{Flow, Opened, Tap, TapMaker};
 use crate::taps::wire::framing::{Found, Framer};
 use crate::taps::wire::messages;
 use crate::tls::TlsFacts;
-use events::Endpoints;
+use events::{Endpoints, Event};
 use session::Session;
 use writer::{Counters, Queue};
+
+/// How much of a reply is copied: what the audit reads of one (`ok`,
+/// `code`, a login's `done`) is in small replies; a larger one (a batch
+/// of documents) is a success, as mongod's error replies are small.
+const REPLY_CAPTURE: usize = 16 * 1024;
 
 /// The audit of the whole process: makes each connection's tap.
 pub struct Audit {
@@ -106,11 +118,18 @@ impl TapMaker for Audit {
             param.insert("tls", tls_param(tls));
         }
         self.queue.send(session.event("clientConnect", param, 0));
+        // Redacted, a sequence's documents would only show their keys:
+        // they are counted instead of copied.
+        let requests = if self.redact {
+            Framer::first_document(CAPTURE_LIMIT)
+        } else {
+            Framer::capturing(CAPTURE_LIMIT)
+        };
         Box::new(ConnectionAudit {
             queue: self.queue.clone(),
             session,
-            requests: Framer::default(),
-            replies: Framer::default(),
+            requests,
+            replies: Framer::first_document(REPLY_CAPTURE),
             events: Vec::new(),
         })
     }
@@ -140,7 +159,7 @@ struct ConnectionAudit {
     /// mongod → client.
     replies: Framer,
     /// Events finished by the current chunk, sent when it is done.
-    events: Vec<Document>,
+    events: Vec<Event>,
 }
 
 impl Tap for ConnectionAudit {

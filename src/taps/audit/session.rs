@@ -5,10 +5,11 @@
 //! answer, keeps the connection's users, and turns all of it into events.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use bson::{Bson, DateTime, Document, doc, spec::BinarySubtype};
+use bson::{DateTime, Document, RawDocument, doc, spec::BinarySubtype};
 
-use super::events::{self, Endpoints, User};
+use super::events::{self, Check, Endpoints, Event, Param, User};
 use crate::proxy::tap::Flow;
 use crate::taps::wire::messages::{Command, Message, Reply};
 
@@ -30,7 +31,7 @@ struct Login {
 /// What a pending request is, for what its reply means.
 enum Waiting {
     /// An ordinary command: its authCheck event waits for the result.
-    Check { param: Document },
+    Check(Check),
     /// A hello, maybe carrying a speculative login.
     Hello { speculative: Option<Login> },
     /// A login step (`saslStart`, `saslContinue`, `authenticate`).
@@ -43,11 +44,12 @@ struct Pending {
 }
 
 pub struct Session {
-    endpoints: Endpoints,
+    endpoints: Arc<Endpoints>,
     redact: bool,
     /// The client certificate's subject: MONGODB-X509's user name.
     certificate_subject: Option<String>,
-    users: Vec<User>,
+    /// Shared with every event made while they are the users.
+    users: Arc<[User]>,
     pending: HashMap<i32, Pending>,
     /// A SASL conversation between its steps.
     login: Option<Login>,
@@ -57,10 +59,10 @@ pub struct Session {
 impl Session {
     pub fn new(endpoints: Endpoints, redact: bool, certificate_subject: Option<String>) -> Session {
         Session {
-            endpoints,
+            endpoints: Arc::new(endpoints),
             redact,
             certificate_subject,
-            users: Vec::new(),
+            users: Arc::new([]),
             pending: HashMap::new(),
             login: None,
             metadata_seen: false,
@@ -68,16 +70,23 @@ impl Session {
     }
 
     /// An event of this connection, now, with its current users.
-    pub fn event(&self, atype: &str, param: Document, result: i32) -> Document {
-        self.event_at(atype, DateTime::now(), param, result)
+    pub fn event(&self, atype: &'static str, param: Document, result: i32) -> Event {
+        self.event_at(atype, DateTime::now(), Param::Document(param), result)
     }
 
-    fn event_at(&self, atype: &str, ts: DateTime, param: Document, result: i32) -> Document {
-        events::event(atype, ts, &self.endpoints, &self.users, param, result)
+    fn event_at(&self, atype: &'static str, ts: DateTime, param: Param, result: i32) -> Event {
+        Event {
+            atype,
+            ts,
+            endpoints: self.endpoints.clone(),
+            users: self.users.clone(),
+            param,
+            result,
+        }
     }
 
     /// Takes one decoded message; pushes the events it completes.
-    pub fn message(&mut self, flow: Flow, message: Message, out: &mut Vec<Document>) {
+    pub fn message(&mut self, flow: Flow, message: Message, out: &mut Vec<Event>) {
         match message {
             Message::Command(command) => self.command(command, out),
             Message::Reply(reply) => self.reply(reply, out),
@@ -86,7 +95,7 @@ impl Session {
     }
 
     /// mongossl's event for a message it relayed but could not read.
-    pub fn undecoded(&self, flow: Flow, op_code: i32, why: &str) -> Document {
+    pub fn undecoded(&self, flow: Flow, op_code: i32, why: &str) -> Event {
         let direction = match flow {
             Flow::ToUpstream => "request",
             Flow::ToClient => "reply",
@@ -98,7 +107,7 @@ impl Session {
         )
     }
 
-    fn command(&mut self, command: Command, out: &mut Vec<Document>) {
+    fn command(&mut self, command: Command, out: &mut Vec<Event>) {
         let sent = DateTime::now();
         let waiting = match command.name.as_str() {
             "hello" | "isMaster" | "ismaster" => {
@@ -123,14 +132,22 @@ impl Session {
                 self.logout(&command.db, "Explicit logout", out);
                 return;
             }
-            _ => Waiting::Check {
-                param: self.check_param(&command),
+            _ => match self.check(command.name, &command.db, &command.body) {
+                Ok(check) => Waiting::Check(Check {
+                    sequences: command.sequences,
+                    compressor: command.compressor,
+                    ..check
+                }),
+                Err(why) => {
+                    out.push(self.undecoded(Flow::ToUpstream, command.op_code, &why));
+                    return;
+                }
             },
         };
         if command.more_to_come {
             // No reply will come: the event is complete as sent.
-            if let Waiting::Check { param } = waiting {
-                out.push(self.event_at("authCheck", sent, param, 0));
+            if let Waiting::Check(check) = waiting {
+                out.push(self.event_at("authCheck", sent, Param::Check(check), 0));
             }
             return;
         }
@@ -141,25 +158,30 @@ impl Session {
             .insert(command.request_id, Pending { sent, waiting });
     }
 
-    fn check_param(&self, command: &Command) -> Document {
-        let ns = match command.body.get(&command.name) {
-            Some(Bson::String(collection)) => format!("{}.{collection}", command.db),
-            _ => command.db.clone(),
+    /// An authCheck's param, but the parts that come with the message.
+    fn check(&self, name: String, db: &str, body: &RawDocument) -> Result<Check, String> {
+        let ns = match body.get_str(&name) {
+            Ok(collection) => format!("{db}.{collection}"),
+            Err(_) => db.to_string(),
         };
-        let mut param = doc! {
-            "command": &command.name,
-            "ns": ns,
-            "args": events::command_args(&command.body, self.redact),
-        };
-        if let Some(compressor) = command.compressor {
-            param.insert("compressor", compressor);
-        }
-        param
+        Ok(Check {
+            command: name,
+            ns,
+            args: events::command_args(body, self.redact)?,
+            sequences: Vec::new(),
+            compressor: None,
+            reply_seen: true,
+        })
     }
 
     /// mongod's clientMetadata event, from the first hello that has it.
-    fn client_metadata(&mut self, command: &Command, out: &mut Vec<Document>) {
-        let Ok(client) = command.body.get_document("client") else {
+    fn client_metadata(&mut self, command: &Command, out: &mut Vec<Event>) {
+        let Some(client) = command
+            .body
+            .get_document("client")
+            .ok()
+            .and_then(|client| Document::try_from(client).ok())
+        else {
             return;
         };
         if std::mem::replace(&mut self.metadata_seen, true) {
@@ -171,13 +193,13 @@ impl Session {
             .as_ref()
             .map(events::endpoint)
             .unwrap_or_default();
-        let param = doc! { "localEndpoint": local, "clientMetadata": client.clone() };
+        let param = doc! { "localEndpoint": local, "clientMetadata": client };
         out.push(self.event("clientMetadata", param, 0));
     }
 
     /// Who a `saslStart`/`authenticate` (or a hello's speculative one)
     /// logs in as.
-    fn login_of(&self, start: &Document, db: &str) -> Option<Login> {
+    fn login_of(&self, start: &RawDocument, db: &str) -> Option<Login> {
         let mechanism = start.get_str("mechanism").ok()?.to_string();
         let db = start.get_str("db").unwrap_or(db).to_string();
         let user = match mechanism.as_str() {
@@ -185,9 +207,9 @@ impl Session {
                 Ok(user) => user.to_string(),
                 Err(_) => self.certificate_subject.clone().unwrap_or_default(),
             },
-            _ => match start.get("payload") {
-                Some(Bson::Binary(b)) if b.subtype == BinarySubtype::Generic => {
-                    sasl_user(&mechanism, &b.bytes).unwrap_or_default()
+            _ => match start.get_binary("payload") {
+                Ok(b) if b.subtype == BinarySubtype::Generic => {
+                    sasl_user(&mechanism, b.bytes).unwrap_or_default()
                 }
                 _ => String::new(),
             },
@@ -199,15 +221,16 @@ impl Session {
         })
     }
 
-    fn reply(&mut self, reply: Reply, out: &mut Vec<Document>) {
+    fn reply(&mut self, reply: Reply, out: &mut Vec<Event>) {
         let Some(pending) = self.pending.remove(&reply.response_to) else {
             // The rest of an exhaust stream, or a reply to what was not
             // decoded: nothing waits for it.
             return;
         };
         match pending.waiting {
-            Waiting::Check { param } => {
-                out.push(self.event_at("authCheck", pending.sent, param, reply.code()));
+            Waiting::Check(check) => {
+                let result = reply.code();
+                out.push(self.event_at("authCheck", pending.sent, Param::Check(check), result));
             }
             Waiting::Hello { speculative } => {
                 let (Some(login), Some(answer)) =
@@ -234,7 +257,7 @@ impl Session {
                     out.push(self.event_at(
                         "authenticate",
                         pending.sent,
-                        login_param(&login),
+                        Param::Document(login_param(&login)),
                         code,
                     ));
                 } else if login.mechanism == "MONGODB-X509"
@@ -249,37 +272,37 @@ impl Session {
         }
     }
 
-    fn logged_in(&mut self, login: Login, sent: DateTime, out: &mut Vec<Document>) {
+    fn logged_in(&mut self, login: Login, sent: DateTime, out: &mut Vec<Event>) {
         let user = User {
             user: login.user.clone(),
             db: login.db.clone(),
         };
         // One user per database, as mongod keeps them.
-        self.users.retain(|u| u.db != user.db);
-        self.users.push(user);
-        out.push(self.event_at("authenticate", sent, login_param(&login), 0));
+        let mut users: Vec<User> = self.others_than(&user.db);
+        users.push(user);
+        self.users = users.into();
+        let param = Param::Document(login_param(&login));
+        out.push(self.event_at("authenticate", sent, param, 0));
     }
 
-    fn logout(&mut self, db: &str, reason: &str, out: &mut Vec<Document>) {
-        let initial = self.users_bson();
-        self.users.retain(|u| u.db != db);
+    fn logout(&mut self, db: &str, reason: &str, out: &mut Vec<Event>) {
+        let initial = events::users_bson(&self.users);
+        self.users = self.others_than(db).into();
         let param = doc! {
             "reason": reason,
             "initialUsers": initial,
-            "updatedUsers": self.users_bson(),
+            "updatedUsers": events::users_bson(&self.users),
         };
         out.push(self.event("logout", param, 0));
     }
 
-    fn users_bson(&self) -> Vec<Bson> {
-        self.users
-            .iter()
-            .map(|u| Bson::Document(doc! { "user": &u.user, "db": &u.db }))
-            .collect()
+    /// The users but the one of `db`.
+    fn others_than(&self, db: &str) -> Vec<User> {
+        self.users.iter().filter(|u| u.db != db).cloned().collect()
     }
 
     /// Audits the oldest waiting command without its result.
-    fn flush_oldest(&mut self, out: &mut Vec<Document>) {
+    fn flush_oldest(&mut self, out: &mut Vec<Event>) {
         let Some(oldest) = self
             .pending
             .iter()
@@ -290,36 +313,45 @@ impl Session {
         };
         if let Some(Pending {
             sent,
-            waiting: Waiting::Check { mut param },
+            waiting: Waiting::Check(check),
         }) = self.pending.remove(&oldest)
         {
-            param.insert("reply", "not seen");
-            out.push(self.event_at("authCheck", sent, param, 0));
+            out.push(self.unanswered(sent, check));
         }
     }
 
     /// The connection ended: commands still waiting are audited without a
     /// result, and a logged-in connection logs out as mongod records it.
-    pub fn ended(&mut self, reason: &str, out: &mut Vec<Document>) {
+    pub fn ended(&mut self, reason: &str, out: &mut Vec<Event>) {
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| p.sent);
         for pending in left {
-            if let Waiting::Check { mut param } = pending.waiting {
-                param.insert("reply", "not seen");
-                out.push(self.event_at("authCheck", pending.sent, param, 0));
+            if let Waiting::Check(check) = pending.waiting {
+                out.push(self.unanswered(pending.sent, check));
             }
         }
         if !self.users.is_empty() {
-            let initial = self.users_bson();
-            self.users.clear();
+            let initial = events::users_bson(&self.users);
+            self.users = Arc::new([]);
             let param = doc! {
                 "reason": "Client has disconnected",
                 "initialUsers": initial,
-                "updatedUsers": Vec::<Bson>::new(),
+                "updatedUsers": Vec::<bson::Bson>::new(),
             };
             out.push(self.event("logout", param, 0));
         }
         out.push(self.event("clientDisconnect", doc! { "reason": reason }, 0));
+    }
+}
+
+impl Session {
+    /// A command's authCheck without a result: its reply was not seen.
+    fn unanswered(&self, sent: DateTime, check: Check) -> Event {
+        let check = Check {
+            reply_seen: false,
+            ..check
+        };
+        self.event_at("authCheck", sent, Param::Check(check), 0)
     }
 }
 

@@ -18,9 +18,11 @@ fn session() -> Session {
 fn command(id: i32, body: Document) -> Message {
     Message::Command(Command {
         request_id: id,
+        op_code: crate::wire::OP_MSG,
         db: body.get_str("$db").unwrap_or("admin").to_string(),
         name: body.keys().next().unwrap().clone(),
-        body,
+        body: RawDocumentBuf::from_document(&body).unwrap(),
+        sequences: Vec::new(),
         more_to_come: false,
         compressor: None,
     })
@@ -31,6 +33,7 @@ fn reply(to: i32, body: Document) -> Message {
         response_to: to,
         body: RawDocumentBuf::from_document(&body).unwrap(),
         more_to_come: false,
+        cut_short: false,
     })
 }
 
@@ -46,7 +49,7 @@ fn feed(s: &mut Session, messages: Vec<(Flow, Message)>) -> Vec<Document> {
     for (flow, m) in messages {
         s.message(flow, m, &mut out);
     }
-    out
+    out.iter().map(Event::to_document).collect()
 }
 
 const UP: Flow = Flow::ToUpstream;
@@ -300,7 +303,9 @@ fn the_end_audits_what_was_in_flight_and_logs_out() {
             (UP, command(2, doc! { "find": "slow", "$db": "d" })),
         ],
     );
-    s.ended("closed by peers", &mut out);
+    let mut ended = Vec::new();
+    s.ended("closed by peers", &mut ended);
+    out.extend(ended.iter().map(Event::to_document));
     assert_eq!(
         atypes(&out),
         ["authenticate", "authCheck", "logout", "clientDisconnect"]

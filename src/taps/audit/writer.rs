@@ -20,8 +20,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bson::{Bson, Document};
-
+use super::events::Event;
+use super::extjson;
 use super::filter::Filter;
 use crate::config::{AuditDestination, AuditFormat};
 use crate::ops::syslog::{self, Syslog};
@@ -39,7 +39,7 @@ const SYSLOG_FACILITY: u8 = 1;
 
 /// What goes to the writer.
 pub enum Job {
-    Event(Document),
+    Event(Event),
     /// Close and reopen the file (log rotation).
     Reopen,
 }
@@ -68,7 +68,7 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn send(&self, event: Document) {
+    pub fn send(&self, event: Event) {
         let job = Job::Event(event);
         let job = match self.sender.try_send(job) {
             Ok(()) => return,
@@ -212,29 +212,6 @@ pub fn start(
     Ok((queue, thread))
 }
 
-/// Milliseconds since the epoch as mongod writes a date:
-/// `2026-12-07T09:53:38.460+00:00`.
-pub fn iso_date(millis: i64) -> String {
-    let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+00:00",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
 struct Writer {
     sink: Sink,
     format: AuditFormat,
@@ -277,35 +254,32 @@ impl Writer {
         self.sink.sync();
     }
 
-    fn encode(&mut self, event: Document, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
-        if let Some(filter) = &self.filter
-            && !filter.matches(&event)
+    fn encode(&mut self, event: Event, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
+        // The document form only where it is needed: JSON lines are
+        // written from the event itself.
+        let document = (self.filter.is_some() || self.format == AuditFormat::Bson)
+            .then(|| event.to_document());
+        if let (Some(filter), Some(document)) = (&self.filter, &document)
+            && !filter.matches(document)
         {
             self.counters.filtered.fetch_add(1, Relaxed);
             return;
         }
-        match self.format {
-            AuditFormat::Bson => {
-                if let Err(e) = event.to_writer(&mut *bytes) {
+        match (self.format, document) {
+            (AuditFormat::Bson, Some(document)) => {
+                if let Err(e) = document.to_writer(&mut *bytes) {
                     self.counters.write_errors.fetch_add(1, Relaxed);
                     log::error!(target: "audit", "cannot encode an audit event: {e}");
                     return;
                 }
             }
-            AuditFormat::Json => {
-                let ts = event.get_datetime("ts").ok().map(|t| t.timestamp_millis());
-                let mut json = Bson::Document(event).into_relaxed_extjson();
-                if let Some(millis) = ts {
-                    // Always three digits and mongod's offset, which the
-                    // crate's trimmed RFC 3339 form does not promise.
-                    json["ts"]["$date"] = serde_json::Value::String(iso_date(millis));
-                }
-                let line = json.to_string();
-                bytes.extend_from_slice(line.as_bytes());
-                bytes.push(b'\n');
+            _ => {
+                let start = bytes.len();
+                extjson::write_event(&event, bytes);
                 if matches!(self.sink, Sink::Syslog(_)) {
-                    lines.push(line.into_bytes());
+                    lines.push(bytes[start..].to_vec());
                 }
+                bytes.push(b'\n');
             }
         }
         self.counters.written.fetch_add(1, Relaxed);
@@ -331,17 +305,5 @@ impl Writer {
             self.sink.sync();
             self.unsynced_since = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_as_mongod_writes_them() {
-        assert_eq!(iso_date(0), "1970-01-01T00:00:00.000+00:00");
-        assert_eq!(iso_date(1_796_636_018_460), "2026-12-07T09:33:38.460+00:00");
-        assert_eq!(iso_date(951_782_400_000), "2000-02-29T00:00:00.000+00:00");
     }
 }

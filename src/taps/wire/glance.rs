@@ -105,6 +105,7 @@ mod tests {
             op_code,
             body,
             complete,
+            sequences: Vec::new(),
         }
     }
 

@@ -7,9 +7,9 @@
 
 use std::io::Read;
 
-use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
+use bson::{RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 
-use super::framing::Frame;
+use super::framing::{Frame, Sequence};
 use crate::wire::OP_MSG;
 
 const OP_REPLY: i32 = 1;
@@ -25,13 +25,19 @@ pub const MORE_TO_COME: u32 = 1 << 1;
 #[derive(Debug)]
 pub struct Command {
     pub request_id: i32,
+    /// OP_MSG or OP_QUERY (the one inside OP_COMPRESSED).
+    pub op_code: i32,
     /// The database (`$db`, or the OP_QUERY namespace's).
     pub db: String,
     /// The command's name: its first key.
     pub name: String,
-    /// The command document, with any document sequences (kind 1
-    /// sections) added as arrays under their identifiers.
-    pub body: Document,
+    /// The command document as sent, with the document sequences (kind 1
+    /// sections) that were captured added as arrays under their
+    /// identifiers.
+    pub body: RawDocumentBuf,
+    /// The sequences that passed uncounted by the capture: their
+    /// identifiers, sizes and document counts only.
+    pub sequences: Vec<Sequence>,
     /// No reply will come (`moreToCome`, e.g. unacknowledged writes).
     pub more_to_come: bool,
     /// The compressor it came in, if any.
@@ -45,12 +51,15 @@ pub struct Reply {
     pub body: RawDocumentBuf,
     /// More replies follow without a request (exhaust cursors, streamed hello).
     pub more_to_come: bool,
+    /// Larger than the capture, so `body` is empty: taken as a success
+    /// (mongod's error replies are small).
+    pub cut_short: bool,
 }
 
 impl Reply {
     /// `ok: 1` (as any number type).
     pub fn ok(&self) -> bool {
-        ok_of(&self.body)
+        self.cut_short || ok_of(&self.body)
     }
 
     /// mongod's error code; 8 (UnknownError) for a failure without one.
@@ -100,7 +109,9 @@ pub enum Message {
 
 /// Decodes one message; `flow_is_request` says which way it went.
 pub fn decode(frame: &Frame, flow_is_request: bool) -> Message {
-    let result = if frame.op_code == OP_COMPRESSED {
+    let result = if !frame.complete && !flow_is_request && frame.op_code == OP_COMPRESSED {
+        Ok(Message::Reply(cut_short(frame.response_to)))
+    } else if frame.op_code == OP_COMPRESSED {
         decompress(frame).and_then(|(op_code, body, compressor)| {
             decode_body(frame, op_code, &body, true, flow_is_request).map(|m| with(m, compressor))
         })
@@ -137,8 +148,10 @@ fn decode_body(
     flow_is_request: bool,
 ) -> Result<Message, String> {
     match (op_code, flow_is_request) {
-        (OP_MSG, true) => op_msg_command(frame.request_id, body, complete).map(Message::Command),
-        (OP_MSG, false) => op_msg_reply(frame.response_to, body).map(Message::Reply),
+        (OP_MSG, true) => op_msg_command(frame.request_id, body, complete)
+            .map(|c| with_sequences(c, &frame.sequences))
+            .map(Message::Command),
+        (OP_MSG, false) => op_msg_reply(frame.response_to, body, complete).map(Message::Reply),
         (OP_QUERY, true) => op_query_command(frame.request_id, body).map(Message::Command),
         (OP_REPLY, false) => op_reply(frame.response_to, body).map(Message::Reply),
         (op, _) => Err(format!("opcode {op} is not audited")),
@@ -205,8 +218,35 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Document, String> {
-    Document::from_reader(bytes).map_err(|e| format!("a document does not parse: {e}"))
+fn parse(bytes: &[u8]) -> Result<RawDocumentBuf, String> {
+    RawDocumentBuf::from_bytes(bytes.to_vec())
+        .map_err(|e| format!("a document does not parse: {e}"))
+}
+
+/// The name (first key) and `$db` of a command document.
+fn name_and_db(body: &RawDocument) -> Result<(String, String), String> {
+    let name = match body.iter().next() {
+        Some(Ok((key, _))) => key.to_string(),
+        Some(Err(e)) => return Err(format!("a document does not parse: {e}")),
+        None => return Err("an empty command".into()),
+    };
+    let db = body.get_str("$db").unwrap_or("admin").to_string();
+    Ok((name, db))
+}
+
+/// The sequences that the framer counted instead of capturing.
+fn with_sequences(mut command: Command, sequences: &[Sequence]) -> Command {
+    command.sequences = sequences.to_vec();
+    command
+}
+
+fn cut_short(response_to: i32) -> Reply {
+    Reply {
+        response_to,
+        body: RawDocumentBuf::new(),
+        more_to_come: false,
+        cut_short: true,
+    }
 }
 
 fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Command, String> {
@@ -215,8 +255,8 @@ fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Comman
     if complete && flags & CHECKSUM_PRESENT != 0 {
         cursor.bytes = &body[..body.len().saturating_sub(4)];
     }
-    let mut command: Option<Document> = None;
-    let mut sequences: Vec<(String, Vec<Bson>)> = Vec::new();
+    let mut command: Option<RawDocumentBuf> = None;
+    let mut sequences: Vec<(String, RawArrayBuf)> = Vec::new();
     while !cursor.done() {
         match cursor.u8()? {
             0 => command = Some(parse(cursor.document()?)?),
@@ -224,10 +264,10 @@ fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Comman
                 let size = usize::try_from(cursor.i32()?).map_err(|_| "a negative section size")?;
                 let start = cursor.at;
                 let identifier = cursor.cstring()?;
-                let mut docs = Vec::new();
+                let mut docs = RawArrayBuf::new();
                 while cursor.at < start + size.saturating_sub(4) {
                     match cursor.document() {
-                        Ok(doc) => docs.push(Bson::Document(parse(doc)?)),
+                        Ok(doc) => docs.push(parse(doc)?),
                         // The rest is beyond what was captured.
                         Err(_) if !complete => break,
                         Err(why) => return Err(why),
@@ -243,34 +283,40 @@ fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Comman
         }
     }
     let mut body = command.ok_or("an OP_MSG without a command document")?;
+    let (name, db) = name_and_db(&body)?;
     for (identifier, docs) in sequences {
-        body.insert(identifier, Bson::Array(docs));
+        body.append(identifier, docs);
     }
-    let name = body.keys().next().cloned().ok_or("an empty command")?;
-    let db = body.get_str("$db").unwrap_or("admin").to_string();
     Ok(Command {
         request_id,
+        op_code: OP_MSG,
         db,
         name,
         body,
+        sequences: Vec::new(),
         more_to_come: flags & MORE_TO_COME != 0,
         compressor: None,
     })
 }
 
-fn op_msg_reply(response_to: i32, body: &[u8]) -> Result<Reply, String> {
+fn op_msg_reply(response_to: i32, body: &[u8], complete: bool) -> Result<Reply, String> {
     let mut cursor = Cursor::new(body);
     let flags = cursor.i32()? as u32;
     loop {
         match cursor.u8()? {
             0 => {
-                let doc = cursor.document()?;
+                let doc = match cursor.document() {
+                    Ok(doc) => doc,
+                    Err(_) if !complete => return Ok(cut_short(response_to)),
+                    Err(why) => return Err(why),
+                };
                 let body = RawDocumentBuf::from_bytes(doc.to_vec())
                     .map_err(|e| format!("a reply does not parse: {e}"))?;
                 return Ok(Reply {
                     response_to,
                     body,
                     more_to_come: flags & MORE_TO_COME != 0,
+                    cut_short: false,
                 });
             }
             1 => {
@@ -298,14 +344,16 @@ fn op_query_command(request_id: i32, body: &[u8]) -> Result<Command, String> {
         .get_document("$query")
         .or_else(|_| query.get_document("query"))
     {
-        query = inner.clone();
+        query = inner.to_raw_document_buf();
     }
-    let name = query.keys().next().cloned().ok_or("an empty command")?;
+    let (name, _) = name_and_db(&query)?;
     Ok(Command {
         request_id,
+        op_code: OP_QUERY,
         db,
         name,
         body: query,
+        sequences: Vec::new(),
         more_to_come: false,
         compressor: None,
     })
@@ -322,6 +370,7 @@ fn op_reply(response_to: i32, body: &[u8]) -> Result<Reply, String> {
         response_to,
         body,
         more_to_come: false,
+        cut_short: false,
     })
 }
 

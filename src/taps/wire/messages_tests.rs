@@ -37,6 +37,7 @@ pub fn frame(op_code: i32, request_id: i32, response_to: i32, body: Vec<u8>) -> 
         op_code,
         body,
         complete: true,
+        sequences: Vec::new(),
     }
 }
 
@@ -52,7 +53,10 @@ fn an_op_msg_command_with_a_document_sequence() {
         (c.request_id, c.name.as_str(), c.db.as_str()),
         (7, "insert", "shop")
     );
-    assert_eq!(c.body.get_array("documents").unwrap().len(), 2);
+    assert_eq!(
+        c.body.get_array("documents").unwrap().into_iter().count(),
+        2
+    );
     assert!(!c.more_to_come && c.compressor.is_none());
 }
 
@@ -182,4 +186,69 @@ fn a_partly_captured_command_still_decodes_its_command_document() {
         panic!()
     };
     assert_eq!(c.name, "insert");
+}
+
+/// The whole message around `body`, as the relay carries it.
+fn message(op_code: i32, request_id: i32, response_to: i32, body: &[u8]) -> Vec<u8> {
+    let mut m = ((body.len() + 16) as i32).to_le_bytes().to_vec();
+    for field in [request_id, response_to, op_code] {
+        m.extend_from_slice(&field.to_le_bytes());
+    }
+    m.extend_from_slice(body);
+    m
+}
+
+fn first_frame(framer: &mut super::super::framing::Framer, stream: &[u8]) -> Frame {
+    let mut found = Vec::new();
+    framer.feed(stream, &mut |f| found.push(f));
+    match found.pop() {
+        Some(super::super::framing::Found::Frame(frame)) => frame,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn counted_sequences_come_with_the_command_not_in_it() {
+    use super::super::framing::Framer;
+    let docs: Vec<Document> = (0..4).map(|i| doc! { "card": "4111", "i": i }).collect();
+    let command = doc! { "insert": "orders", "$db": "shop" };
+    let body = op_msg_body(0, &command, Some(("documents", &docs)));
+    let stream = message(OP_MSG, 3, 0, &body);
+    let frame = first_frame(&mut Framer::first_document(1 << 20), &stream);
+    let Message::Command(c) = decode(&frame, true) else {
+        panic!()
+    };
+    assert_eq!((c.name.as_str(), c.db.as_str()), ("insert", "shop"));
+    assert!(c.body.get("documents").unwrap().is_none(), "not copied");
+    let [sequence] = &c.sequences[..] else {
+        panic!("{:?}", c.sequences)
+    };
+    assert_eq!(
+        (sequence.identifier.as_str(), sequence.count),
+        ("documents", 4)
+    );
+    // flags, kind 0, the command, kind 1: the rest is the section.
+    let command_len = bson::to_vec(&command).unwrap().len();
+    assert_eq!(sequence.bytes, body.len() - 4 - 1 - command_len - 1);
+}
+
+#[test]
+fn a_reply_larger_than_the_capture_is_a_success() {
+    use super::super::framing::Framer;
+    let batch: Vec<i32> = (0..2000).collect();
+    let reply = doc! { "cursor": { "firstBatch": batch }, "ok": 1 };
+    let stream = message(OP_MSG, 9, 4, &op_msg_body(0, &reply, None));
+    let frame = first_frame(&mut Framer::first_document(1024), &stream);
+    let Message::Reply(r) = decode(&frame, false) else {
+        panic!()
+    };
+    assert!(r.cut_short && r.ok() && r.code() == 0 && r.response_to == 4);
+    let zlib = compressed(2, &op_msg_body(0, &reply, None));
+    let frame = first_frame(
+        &mut Framer::first_document(1024),
+        &message(OP_COMPRESSED, 9, 5, &zlib),
+    );
+    assert!(
+        matches!(decode(&frame, false), Message::Reply(r) if r.cut_short && r.response_to == 5)
+    );
 }
