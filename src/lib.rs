@@ -121,6 +121,9 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         stats: stats.get(index).cloned().unwrap_or_default(),
         taps: taps.clone(),
     })?;
+    // The loops hold their own: this handle would keep the audit's queue
+    // open, and the writer from ever finishing at shutdown.
+    drop(taps);
     if let Some(addr) = config.metrics_listen {
         let listener =
             std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;

@@ -160,6 +160,13 @@ fn a_json_audit_file_follows_a_tls_client_and_is_reopened_on_sigusr1() {
         text,
         "the old file is left as it was"
     );
+
+    // A stop with the audit on ends: the writer drains, syncs and exits.
+    let mut server = server;
+    server.signal(libc::SIGTERM);
+    let exit = server.wait_for_exit(Duration::from_secs(10));
+    assert_eq!(exit, Some(0), "{}", server.log());
+    server.expect_log("shutdown complete");
 }
 
 #[test]
