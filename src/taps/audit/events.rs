@@ -93,13 +93,17 @@ pub enum Param {
 }
 
 /// An authCheck's `param`: `{ command, ns, args }`, and what mongossl adds
-/// (`sequences`, `compressor`, `reply`).
+/// (`sequences`, `compressor`, `reply`). The command's name and namespace
+/// are read from `args` when the event is written: one allocation per
+/// event, which matters because the writer thread frees it, and glibc
+/// makes a thread that frees another's memory take that thread's lock.
 #[derive(Clone, Debug)]
 pub struct Check {
-    pub command: String,
-    pub ns: String,
-    /// The command, redacted (`command_args`).
+    /// The command, redacted (`command_args`); its first key is the
+    /// command's name, its `$db` the database.
     pub args: RawDocumentBuf,
+    /// The database when `args` has no `$db` (a legacy OP_QUERY's).
+    pub db: Option<String>,
     /// Document sequences that were counted, not copied.
     pub sequences: Vec<Sequence>,
     pub compressor: Option<&'static str>,
@@ -109,9 +113,30 @@ pub struct Check {
 }
 
 impl Check {
+    /// The command's name: the first key.
+    pub fn command(&self) -> &str {
+        match self.args.iter().next() {
+            Some(Ok((name, _))) => name,
+            _ => "",
+        }
+    }
+
+    /// `<db>.<collection>` when the command names a collection, else the
+    /// database.
+    pub fn ns(&self) -> String {
+        let db = match &self.db {
+            Some(db) => db.as_str(),
+            None => self.args.get_str("$db").unwrap_or("admin"),
+        };
+        match self.args.get_str(self.command()) {
+            Ok(collection) => format!("{db}.{collection}"),
+            Err(_) => db.to_string(),
+        }
+    }
+
     pub fn to_document(&self) -> Document {
         let args = Document::try_from(self.args.as_ref()).unwrap_or_default();
-        let mut param = doc! { "command": &self.command, "ns": &self.ns, "args": args };
+        let mut param = doc! { "command": self.command(), "ns": self.ns(), "args": args };
         if !self.sequences.is_empty() {
             param.insert("sequences", sequences_bson(&self.sequences));
         }
@@ -332,9 +357,8 @@ mod tests {
     #[test]
     fn a_check_lists_its_sequences_and_a_missing_reply() {
         let check = Check {
-            command: "insert".into(),
-            ns: "shop.orders".into(),
-            args: raw(&doc! {"insert": "orders"}),
+            args: raw(&doc! {"insert": "orders", "$db": "shop"}),
+            db: None,
             sequences: vec![Sequence {
                 identifier: "documents".into(),
                 count: 3,
@@ -343,10 +367,24 @@ mod tests {
             compressor: Some("zstd"),
             reply_seen: false,
         };
+        let legacy = Check {
+            args: raw(&doc! {"count": "orders"}),
+            db: Some("old".into()),
+            ..check.clone()
+        };
+        assert_eq!(legacy.ns(), "old.orders");
+        let db_level = Check {
+            args: raw(&doc! {"ping": 1}),
+            ..check.clone()
+        };
+        assert_eq!(
+            (db_level.command(), db_level.ns().as_str()),
+            ("ping", "admin")
+        );
         assert_eq!(
             check.to_document(),
             doc! {
-                "command": "insert", "ns": "shop.orders", "args": {"insert": "orders"},
+                "command": "insert", "ns": "shop.orders", "args": {"insert": "orders", "$db": "shop"},
                 "sequences": [{"identifier": "documents", "count": 3i64, "bytes": 120i64}],
                 "compressor": "zstd", "reply": "not seen",
             }

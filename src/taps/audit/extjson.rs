@@ -46,9 +46,9 @@ pub fn write_event(event: &Event, out: &mut Vec<u8>) {
 
 fn check_param(check: &Check, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"command\":");
-    string(&check.command, out);
+    string(check.command(), out);
     out.extend_from_slice(b",\"ns\":");
-    string(&check.ns, out);
+    string(&check.ns(), out);
     out.extend_from_slice(b",\"args\":");
     document(&check.args, out);
     if !check.sequences.is_empty() {
@@ -268,8 +268,7 @@ mod tests {
         let document_event = event(Param::Document(every_type()));
         assert_eq!(ours(&document_event), crate_json(&document_event));
         let check = event(Param::Check(Check {
-            command: "find".into(),
-            ns: "shop.orders".into(),
+            db: Some("shop".into()),
             args: command_args(
                 &RawDocumentBuf::from_document(&every_type()).unwrap(),
                 false,

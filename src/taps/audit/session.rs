@@ -12,6 +12,7 @@ use bson::{DateTime, Document, RawDocument, doc, spec::BinarySubtype};
 use super::events::{self, Check, Endpoints, Event, Param, User};
 use crate::proxy::tap::Flow;
 use crate::taps::wire::messages::{Command, Message, Reply};
+use crate::wire::OP_MSG;
 
 /// Commands waiting for a reply, at most; a client that pipelines more
 /// (or a reply that never comes) has the oldest audited without a result.
@@ -132,7 +133,7 @@ impl Session {
                 self.logout(&command.db, "Explicit logout", out);
                 return;
             }
-            _ => match self.check(command.name, &command.db, &command.body) {
+            _ => match self.check(&command) {
                 Ok(check) => Waiting::Check(Check {
                     sequences: command.sequences,
                     compressor: command.compressor,
@@ -159,15 +160,11 @@ impl Session {
     }
 
     /// An authCheck's param, but the parts that come with the message.
-    fn check(&self, name: String, db: &str, body: &RawDocument) -> Result<Check, String> {
-        let ns = match body.get_str(&name) {
-            Ok(collection) => format!("{db}.{collection}"),
-            Err(_) => db.to_string(),
-        };
+    fn check(&self, command: &Command) -> Result<Check, String> {
         Ok(Check {
-            command: name,
-            ns,
-            args: events::command_args(body, self.redact)?,
+            args: events::command_args(&command.body, self.redact)?,
+            // OP_MSG commands carry `$db`; a legacy one's is its namespace.
+            db: (command.op_code != OP_MSG).then(|| command.db.clone()),
             sequences: Vec::new(),
             compressor: None,
             reply_seen: true,

@@ -5,7 +5,8 @@
 //! or drop the event and count it (`drop`).
 //!
 //! Durability: each batch of events (what the queue held when the writer
-//! woke) is written with one `write` and so reaches the kernel at once;
+//! looked, every 2 ms while events come) is written with one `write` and
+//! so reaches the kernel at once;
 //! the file is fsynced at most once a second while events arrive, and at
 //! rotation (SIGUSR1, reload) and shutdown. A machine crash can lose up to
 //! the last second of events; a mongossl crash loses none that were
@@ -15,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,11 +30,14 @@ use crate::ops::syslog::{self, Syslog};
 /// Events the queue holds before the loops wait (or drop).
 pub const QUEUE_LEN: usize = 16 * 1024;
 const FSYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// After each batch the writer lets the next events gather for this long:
-/// one wake-up per batch instead of one per event (each wake-up costs
-/// the loops a futex call and the machine two context switches). It is
-/// also the most an event waits before its write.
+/// After each batch the writer lets the next events gather for this long,
+/// polling rather than waiting on the queue: a waiting writer must be
+/// woken by the loop that sends (a futex call, two context switches) for
+/// every event. It is also the most an event waits before its write.
 const BATCH_PAUSE: Duration = Duration::from_millis(2);
+/// Empty polls (20 ms) before the writer waits on the queue instead, so
+/// that an idle server's writer sleeps.
+const IDLE_POLLS: u32 = 10;
 /// Facility user, as mongod's audit lines in syslog.
 const SYSLOG_FACILITY: u8 = 1;
 
@@ -222,36 +226,63 @@ struct Writer {
 }
 
 impl Writer {
-    /// Runs until every `Queue` is gone, then syncs and returns.
+    /// Runs until every `Queue` is gone, then syncs and returns. While
+    /// events come, the writer polls (a batch every `BATCH_PAUSE`) and the
+    /// loops never wake it; once the queue has stayed empty for
+    /// `IDLE_POLLS` pauses it blocks, and the next event wakes it.
     fn run(mut self, jobs: Receiver<Job>) {
         let mut bytes = Vec::new();
         let mut lines = Vec::new();
+        let mut empty_polls = 0;
         loop {
-            let first = match jobs.recv_timeout(FSYNC_INTERVAL) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.sync_if_due(true);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            // Everything already queued goes out in one write.
-            for job in std::iter::once(first).chain(jobs.try_iter()) {
-                match job {
-                    Job::Event(event) => self.encode(event, &mut bytes, &mut lines),
-                    Job::Reopen => {
-                        self.flush(&mut bytes, &mut lines);
-                        self.sink.reopen();
-                        self.unsynced_since = None;
+            let mut taken = 0;
+            let mut gone = false;
+            loop {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        self.take(job, &mut bytes, &mut lines);
+                        taken += 1;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        gone = true;
+                        break;
                     }
                 }
             }
+            // Everything that was queued goes out in one write.
             self.flush(&mut bytes, &mut lines);
+            if gone {
+                break;
+            }
             self.sync_if_due(false);
-            std::thread::sleep(BATCH_PAUSE);
+            empty_polls = if taken == 0 { empty_polls + 1 } else { 0 };
+            if empty_polls < IDLE_POLLS {
+                std::thread::sleep(BATCH_PAUSE);
+                continue;
+            }
+            match jobs.recv_timeout(FSYNC_INTERVAL) {
+                Ok(job) => {
+                    self.take(job, &mut bytes, &mut lines);
+                    empty_polls = 0;
+                }
+                Err(RecvTimeoutError::Timeout) => self.sync_if_due(true),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         }
         self.flush(&mut bytes, &mut lines);
         self.sink.sync();
+    }
+
+    fn take(&mut self, job: Job, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
+        match job {
+            Job::Event(event) => self.encode(event, bytes, lines),
+            Job::Reopen => {
+                self.flush(bytes, lines);
+                self.sink.reopen();
+                self.unsynced_since = None;
+            }
+        }
     }
 
     fn encode(&mut self, event: Event, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
