@@ -199,57 +199,99 @@ impl Event {
 pub fn command_args(command: &RawDocument, redact: bool) -> Result<RawDocumentBuf, String> {
     let mut args = RawDocumentBuf::new();
     for element in command {
-        let (key, value) = element.map_err(|e| format!("a document does not parse: {e}"))?;
-        let value = if SECRET_FIELDS.contains(&key) {
-            RawBson::String(REDACTED.into())
-        } else {
-            match value {
-                RawBsonRef::Document(_) | RawBsonRef::Array(_) if redact => redacted(value)?,
-                _ => without_secrets(value)?,
+        let (key, value) = element.map_err(broken)?;
+        if SECRET_FIELDS.contains(&key) {
+            args.append_ref(key, REDACTED);
+            continue;
+        }
+        match value {
+            RawBsonRef::Document(_) | RawBsonRef::Array(_) if redact => {
+                args.append(key, rebuilt(value, &redacted)?)
             }
-        };
-        args.append(key, value);
+            RawBsonRef::Document(_) | RawBsonRef::Array(_) if holds_secrets(value)? => {
+                args.append(key, rebuilt(value, &without_secrets)?)
+            }
+            // Kept as sent, copied straight from the relayed bytes.
+            _ => args.append_ref(key, value),
+        }
     }
     Ok(args)
 }
 
+fn broken(e: bson::raw::Error) -> String {
+    format!("a document does not parse: {e}")
+}
+
+/// A value of a rebuilt document: borrowed where it is kept as it was.
+enum Kept<'a> {
+    As(RawBsonRef<'a>),
+    Rebuilt(RawBson),
+}
+
+/// What `rebuilt` does to each element: given its key (none in an array)
+/// and value, the value to keep.
+type Each<'a> = &'a dyn for<'v> Fn(Option<&str>, RawBsonRef<'v>) -> Result<Kept<'v>, String>;
+
 /// Keys and shape kept, every scalar replaced.
-fn redacted(value: RawBsonRef) -> Result<RawBson, String> {
-    nested(value, &|_, value| match value {
-        RawBsonRef::Document(_) | RawBsonRef::Array(_) => redacted(value),
-        _ => Ok(RawBson::String(REDACTED.into())),
+fn redacted<'v>(_: Option<&str>, value: RawBsonRef<'v>) -> Result<Kept<'v>, String> {
+    Ok(match value {
+        RawBsonRef::Document(_) | RawBsonRef::Array(_) => Kept::Rebuilt(rebuilt(value, &redacted)?),
+        _ => Kept::As(RawBsonRef::String(REDACTED)),
     })
 }
 
 /// Everything kept but the secret fields at any depth.
-fn without_secrets(value: RawBsonRef) -> Result<RawBson, String> {
-    nested(value, &|key, value| match key {
-        Some(key) if SECRET_FIELDS.contains(&key) => Ok(RawBson::String(REDACTED.into())),
-        _ => without_secrets(value),
+fn without_secrets<'v>(key: Option<&str>, value: RawBsonRef<'v>) -> Result<Kept<'v>, String> {
+    Ok(match key {
+        Some(key) if SECRET_FIELDS.contains(&key) => Kept::As(RawBsonRef::String(REDACTED)),
+        _ if holds_secrets(value)? => Kept::Rebuilt(rebuilt(value, &without_secrets)?),
+        _ => Kept::As(value),
     })
 }
 
-/// What `nested` does to each element: given its key (none in an array)
-/// and value, the value to keep.
-type Each<'a> = &'a dyn Fn(Option<&str>, RawBsonRef) -> Result<RawBson, String>;
+/// Whether a secret field is anywhere inside `value` (which it checks
+/// parses).
+fn holds_secrets(value: RawBsonRef) -> Result<bool, String> {
+    let mut found = false;
+    match value {
+        RawBsonRef::Document(d) => {
+            for element in d {
+                let (key, value) = element.map_err(broken)?;
+                found |= SECRET_FIELDS.contains(&key) || holds_secrets(value)?;
+            }
+        }
+        RawBsonRef::Array(a) => {
+            for value in a {
+                found |= holds_secrets(value.map_err(broken)?)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(found)
+}
 
 /// Rebuilds a document or array with `each` applied to its elements (and
 /// their keys); a scalar stays itself.
-fn nested(value: RawBsonRef, each: Each) -> Result<RawBson, String> {
-    let broken = |e: bson::raw::Error| format!("a document does not parse: {e}");
+fn rebuilt(value: RawBsonRef, each: Each) -> Result<RawBson, String> {
     Ok(match value {
         RawBsonRef::Document(d) => {
             let mut out = RawDocumentBuf::new();
             for element in d {
                 let (key, value) = element.map_err(broken)?;
-                out.append(key, each(Some(key), value)?);
+                match each(Some(key), value)? {
+                    Kept::As(value) => out.append_ref(key, value),
+                    Kept::Rebuilt(value) => out.append(key, value),
+                }
             }
             RawBson::Document(out)
         }
         RawBsonRef::Array(a) => {
             let mut out = RawArrayBuf::new();
             for value in a {
-                out.push(each(None, value.map_err(broken)?)?);
+                match each(None, value.map_err(broken)?)? {
+                    Kept::As(value) => out.push(value.to_raw_bson()),
+                    Kept::Rebuilt(value) => out.push(value),
+                }
             }
             RawBson::Array(out)
         }
