@@ -2,15 +2,16 @@
 //! a tap that frames both directions into MongoDB messages
 //! (`taps::wire::framing`), decodes their headers and first documents
 //! (`taps::wire::messages`), follows logins
-//! and pairs commands with replies (`session`) and hands finished events
-//! (`events`) to the writer thread (`writer`), which filters (`filter`) and
-//! writes them (`extjson` for JSON lines). The relay's bytes are never
+//! and pairs commands with replies (`session`); each finished event
+//! (`events`) is filtered (`filter`) and encoded (`encode`, `extjson` for
+//! JSON lines) on the loop and handed to the writer thread (`writer`). The relay's bytes are never
 //! changed or delayed; what is copied is each message's header and
 //! command document (at most a megabyte of it; a reply's first
 //! `REPLY_CAPTURE` bytes): document sequences — the data of inserts,
 //! updates and deletes — are counted, not copied, unless
 //! `--auditRedact false` asks for their contents.
 
+pub mod encode;
 pub mod events;
 pub mod extjson;
 pub mod filter;

@@ -1,8 +1,10 @@
 //! The audit writer thread: events come from the event loops through a
-//! bounded queue, are filtered, and are written to the file (JSON lines or
-//! BSON), to syslog or to standard output. The loops never touch a disk:
-//! when the queue is full they wait (`--auditOnFullQueue block`, no gaps)
-//! or drop the event and count it (`drop`).
+//! bounded queue, already filtered and encoded by the loop that made them
+//! (`encode`), and are written to the file (JSON lines or BSON), to syslog
+//! or to standard output; each buffer goes back to the loops' pool once
+//! written. The loops never touch a disk: when the queue is full they wait
+//! (`--auditOnFullQueue block`, no gaps) or drop the event and count it
+//! (`drop`).
 //!
 //! Durability: each batch of events (what the queue held when the writer
 //! looked, every 2 ms while events come) is written with one `write` and
@@ -21,8 +23,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::encode::{Encoder, Pool};
 use super::events::Event;
-use super::extjson;
 use super::filter::Filter;
 use crate::config::{AuditDestination, AuditFormat};
 use crate::ops::syslog::{self, Syslog};
@@ -43,7 +45,9 @@ const SYSLOG_FACILITY: u8 = 1;
 
 /// What goes to the writer.
 pub enum Job {
-    Event(Event),
+    /// One encoded event: a JSON line without its newline, or a BSON
+    /// document.
+    Event(Vec<u8>),
     /// Close and reopen the file (log rotation).
     Reopen,
 }
@@ -57,6 +61,7 @@ pub struct Counters {
     pub filtered: AtomicU64,
     /// Events dropped on a full queue (`--auditOnFullQueue drop`).
     pub dropped: AtomicU64,
+    /// Writes that failed, and events that could not be encoded.
     pub write_errors: AtomicU64,
 }
 
@@ -64,6 +69,8 @@ pub struct Counters {
 #[derive(Clone)]
 pub struct Queue {
     sender: SyncSender<Job>,
+    encoder: Arc<Encoder>,
+    pool: Arc<Pool>,
     block_when_full: bool,
     counters: Arc<Counters>,
     /// When the last "queue full" warning was logged (ms since start).
@@ -72,9 +79,23 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Encodes the event here, on the loop, and queues its bytes.
     pub fn send(&self, event: Event) {
-        let job = Job::Event(event);
-        let job = match self.sender.try_send(job) {
+        let mut bytes = self.pool.take();
+        match self.encoder.encode(&event, &mut bytes) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.counters.filtered.fetch_add(1, Relaxed);
+                self.pool.give_back(bytes);
+                return;
+            }
+            Err(why) => {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+                log::error!(target: "audit", "{why}");
+                return;
+            }
+        }
+        let job = match self.sender.try_send(Job::Event(bytes)) {
             Ok(()) => return,
             Err(TrySendError::Disconnected(_)) => return,
             Err(TrySendError::Full(job)) => job,
@@ -196,10 +217,11 @@ pub fn start(
     let sink = Sink::open(destination)?;
     let (sender, receiver) = mpsc::sync_channel(QUEUE_LEN);
     let counters = Arc::new(Counters::default());
+    let pool = Arc::new(Pool::default());
     let writer = Writer {
         sink,
         format,
-        filter,
+        pool: pool.clone(),
         counters: counters.clone(),
         unsynced_since: None,
     };
@@ -208,6 +230,8 @@ pub fn start(
         .spawn(move || writer.run(receiver))?;
     let queue = Queue {
         sender,
+        encoder: Arc::new(Encoder::new(filter, format)),
+        pool,
         block_when_full,
         counters,
         warned_at: Arc::new(AtomicU64::new(0)),
@@ -219,7 +243,8 @@ pub fn start(
 struct Writer {
     sink: Sink,
     format: AuditFormat,
-    filter: Option<Filter>,
+    /// Where written buffers go back to the loops.
+    pool: Arc<Pool>,
     counters: Arc<Counters>,
     /// When the first event not yet fsynced was written.
     unsynced_since: Option<Instant>,
@@ -276,7 +301,7 @@ impl Writer {
 
     fn take(&mut self, job: Job, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
         match job {
-            Job::Event(event) => self.encode(event, bytes, lines),
+            Job::Event(event) => self.add(event, bytes, lines),
             Job::Reopen => {
                 self.flush(bytes, lines);
                 self.sink.reopen();
@@ -285,34 +310,14 @@ impl Writer {
         }
     }
 
-    fn encode(&mut self, event: Event, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
-        // The document form only where it is needed: JSON lines are
-        // written from the event itself.
-        let document = (self.filter.is_some() || self.format == AuditFormat::Bson)
-            .then(|| event.to_document());
-        if let (Some(filter), Some(document)) = (&self.filter, &document)
-            && !filter.matches(document)
-        {
-            self.counters.filtered.fetch_add(1, Relaxed);
-            return;
+    /// Adds one encoded event to the batch; `lines` keeps its buffer
+    /// (syslog sends each line) until it goes back to the pool.
+    fn add(&mut self, event: Vec<u8>, bytes: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>) {
+        bytes.extend_from_slice(&event);
+        if self.format == AuditFormat::Json {
+            bytes.push(b'\n');
         }
-        match (self.format, document) {
-            (AuditFormat::Bson, Some(document)) => {
-                if let Err(e) = document.to_writer(&mut *bytes) {
-                    self.counters.write_errors.fetch_add(1, Relaxed);
-                    log::error!(target: "audit", "cannot encode an audit event: {e}");
-                    return;
-                }
-            }
-            _ => {
-                let start = bytes.len();
-                extjson::write_event(&event, bytes);
-                if matches!(self.sink, Sink::Syslog(_)) {
-                    lines.push(bytes[start..].to_vec());
-                }
-                bytes.push(b'\n');
-            }
-        }
+        lines.push(event);
         self.counters.written.fetch_add(1, Relaxed);
     }
 
@@ -326,7 +331,7 @@ impl Writer {
         }
         self.unsynced_since.get_or_insert_with(Instant::now);
         bytes.clear();
-        lines.clear();
+        self.pool.refill(lines);
     }
 
     fn sync_if_due(&mut self, idle: bool) {
