@@ -47,6 +47,9 @@ pub struct Endpoints {
     pub uuid: [u8; 16],
     pub local: Option<SocketAddr>,
     pub remote: SocketAddr,
+    /// `"uuid":…,"local":…,"remote":…` as JSON: the same in every event
+    /// of the connection, so written once.
+    pub json: String,
 }
 
 impl Endpoints {
@@ -61,6 +64,7 @@ impl Endpoints {
             uuid,
             local,
             remote,
+            json: super::extjson::endpoints(&uuid, local.as_ref(), &remote),
         }
     }
 }

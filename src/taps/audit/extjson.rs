@@ -22,15 +22,8 @@ pub fn write_event(event: &Event, out: &mut Vec<u8>) {
     string(event.atype, out);
     out.extend_from_slice(b",\"ts\":");
     date(event.ts.timestamp_millis(), out);
-    out.extend_from_slice(b",\"uuid\":");
-    binary(4, &event.endpoints.uuid, out);
-    out.extend_from_slice(b",\"local\":");
-    match &event.endpoints.local {
-        Some(address) => endpoint(address, out),
-        None => out.extend_from_slice(b"{}"),
-    }
-    out.extend_from_slice(b",\"remote\":");
-    endpoint(&event.endpoints.remote, out);
+    out.push(b',');
+    out.extend_from_slice(event.endpoints.json.as_bytes());
     out.extend_from_slice(b",\"users\":");
     users(&event.users, out);
     out.extend_from_slice(b",\"roles\":[],\"param\":");
@@ -63,6 +56,24 @@ fn check_param(check: &Check, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"reply\":\"not seen\"");
     }
     out.push(b'}');
+}
+
+/// A connection's `"uuid":…,"local":…,"remote":…` (`Endpoints::json`).
+pub fn endpoints(
+    uuid: &[u8; 16],
+    local: Option<&std::net::SocketAddr>,
+    remote: &std::net::SocketAddr,
+) -> String {
+    let mut out = b"\"uuid\":".to_vec();
+    binary(4, uuid, &mut out);
+    out.extend_from_slice(b",\"local\":");
+    match local {
+        Some(address) => endpoint(address, &mut out),
+        None => out.extend_from_slice(b"{}"),
+    }
+    out.extend_from_slice(b",\"remote\":");
+    endpoint(remote, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn endpoint(address: &std::net::SocketAddr, out: &mut Vec<u8>) {
@@ -164,7 +175,9 @@ fn binary(subtype: u8, bytes: &[u8], out: &mut Vec<u8>) {
 /// has it; `{"$date": {"$numberLong": "…"}}` outside them.
 fn date(millis: i64, out: &mut Vec<u8>) {
     if (0..=LAST_ISO_MILLIS).contains(&millis) {
-        let _ = write!(out, "{{\"$date\":\"{}\"}}", iso_date(millis));
+        out.extend_from_slice(b"{\"$date\":\"");
+        iso_date_into(millis, out);
+        out.extend_from_slice(b"\"}");
     } else {
         let _ = write!(out, "{{\"$date\":{{\"$numberLong\":\"{millis}\"}}}}");
     }
@@ -173,6 +186,14 @@ fn date(millis: i64, out: &mut Vec<u8>) {
 /// Milliseconds since the epoch as mongod writes a date:
 /// `2026-12-07T09:53:38.460+00:00`.
 pub fn iso_date(millis: i64) -> String {
+    let mut out = Vec::with_capacity(29);
+    iso_date_into(millis, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `iso_date`, appended digit by digit (every event has one: no
+/// formatting machinery).
+fn iso_date_into(millis: i64, out: &mut Vec<u8>) {
     let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
     // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian).
     let z = days + 719_468;
@@ -184,13 +205,25 @@ pub fn iso_date(millis: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+00:00",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
+    let digits = |out: &mut Vec<u8>, value: i64, width: u32| {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10i64.pow(place) % 10) as u8);
+        }
+    };
+    digits(out, year, 4);
+    out.push(b'-');
+    digits(out, month, 2);
+    out.push(b'-');
+    digits(out, day, 2);
+    out.push(b'T');
+    digits(out, ms / 3_600_000, 2);
+    out.push(b':');
+    digits(out, ms / 60_000 % 60, 2);
+    out.push(b':');
+    digits(out, ms / 1000 % 60, 2);
+    out.push(b'.');
+    digits(out, ms % 1000, 3);
+    out.extend_from_slice(b"+00:00");
 }
 
 #[cfg(test)]
