@@ -27,6 +27,7 @@ mod net;
 mod pattern;
 mod procstat;
 mod report;
+mod tapcost;
 mod wire;
 
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ usage: loadgen backend --listen ADDR [--threads N] [--lifetime SECS]
                    [--client-cert PEM] [--out FILE]
        loadgen idle --target ADDR --conns N --proxy NAME --pid PID [--settle SECS] ...
        loadgen inproc [--rounds N] [--handshakes N]
+       loadgen tapcost [--rounds N]   (the audit tap's and the command counter's CPU per ping round trip, in process)
        loadgen report FILE...
 
 Every loop is bounded: a run stops at most 10 s after warm-up + duration,
@@ -213,6 +215,7 @@ fn main_result() -> Result<(), String> {
             num(&m, "rounds", 5usize)?.clamp(1, 100),
             num(&m, "handshakes", 200usize)?.clamp(1, 100_000),
         ),
+        "tapcost" => tapcost::run(num(&m, "rounds", 200_000usize)?.clamp(1, 10_000_000)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

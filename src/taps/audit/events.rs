@@ -104,10 +104,11 @@ pub enum Param {
 #[derive(Clone, Debug)]
 pub struct Check {
     /// The command, redacted (`command_args`); its first key is the
-    /// command's name, its `$db` the database.
+    /// command's name.
     pub args: RawDocumentBuf,
-    /// The database when `args` has no `$db` (a legacy OP_QUERY's).
-    pub db: Option<String>,
+    /// `<db>.<collection>` when the command names a collection, else the
+    /// database.
+    pub ns: String,
     /// Document sequences that were counted, not copied.
     pub sequences: Vec<Sequence>,
     pub compressor: Option<&'static str>,
@@ -117,6 +118,29 @@ pub struct Check {
 }
 
 impl Check {
+    /// The check of `command` (its database from `$db`, or `legacy_db`),
+    /// made in one pass over the relayed bytes.
+    pub fn of(
+        command: &RawDocument,
+        legacy_db: Option<&str>,
+        redact: bool,
+    ) -> Result<Check, String> {
+        let mut facts = Facts::default();
+        let args = args_and_facts(command, redact, &mut facts)?;
+        let db = legacy_db.or(facts.db).unwrap_or("admin");
+        let ns = match facts.collection {
+            Some(collection) => format!("{db}.{collection}"),
+            None => db.to_string(),
+        };
+        Ok(Check {
+            args,
+            ns,
+            sequences: Vec::new(),
+            compressor: None,
+            reply_seen: true,
+        })
+    }
+
     /// The command's name: the first key.
     pub fn command(&self) -> &str {
         match self.args.iter().next() {
@@ -125,22 +149,9 @@ impl Check {
         }
     }
 
-    /// `<db>.<collection>` when the command names a collection, else the
-    /// database.
-    pub fn ns(&self) -> String {
-        let db = match &self.db {
-            Some(db) => db.as_str(),
-            None => self.args.get_str("$db").unwrap_or("admin"),
-        };
-        match self.args.get_str(self.command()) {
-            Ok(collection) => format!("{db}.{collection}"),
-            Err(_) => db.to_string(),
-        }
-    }
-
     pub fn to_document(&self) -> Document {
         let args = Document::try_from(self.args.as_ref()).unwrap_or_default();
-        let mut param = doc! { "command": self.command(), "ns": self.ns(), "args": args };
+        let mut param = doc! { "command": self.command(), "ns": &self.ns, "args": args };
         if !self.sequences.is_empty() {
             param.insert("sequences", sequences_bson(&self.sequences));
         }
@@ -201,9 +212,30 @@ impl Event {
 /// relayed bytes and checks them on the way: an error means the command
 /// does not parse.
 pub fn command_args(command: &RawDocument, redact: bool) -> Result<RawDocumentBuf, String> {
-    let mut args = RawDocumentBuf::new();
-    for element in command {
+    args_and_facts(command, redact, &mut Facts::default())
+}
+
+/// What the pass over a command notes for its namespace.
+#[derive(Default)]
+struct Facts<'a> {
+    /// The first element's value, when it is a string.
+    collection: Option<&'a str>,
+    db: Option<&'a str>,
+}
+
+fn args_and_facts<'a>(
+    command: &'a RawDocument,
+    redact: bool,
+    facts: &mut Facts<'a>,
+) -> Result<RawDocumentBuf, String> {
+    let mut args = document_with_room(command.as_bytes().len());
+    for (i, element) in command.iter().enumerate() {
         let (key, value) = element.map_err(broken)?;
+        match value {
+            RawBsonRef::String(collection) if i == 0 => facts.collection = Some(collection),
+            RawBsonRef::String(db) if key == "$db" => facts.db = Some(db),
+            _ => {}
+        }
         if SECRET_FIELDS.contains(&key) {
             args.append_ref(key, REDACTED);
             continue;
@@ -220,6 +252,13 @@ pub fn command_args(command: &RawDocument, redact: bool) -> Result<RawDocumentBu
         }
     }
     Ok(args)
+}
+
+/// An empty document that can grow to `room` bytes without reallocating.
+fn document_with_room(room: usize) -> RawDocumentBuf {
+    let mut bytes = Vec::with_capacity(room.max(5));
+    bytes.extend_from_slice(&[5, 0, 0, 0, 0]);
+    RawDocumentBuf::from_bytes(bytes).unwrap_or_default()
 }
 
 fn broken(e: bson::raw::Error) -> String {
@@ -279,7 +318,7 @@ fn holds_secrets(value: RawBsonRef) -> Result<bool, String> {
 fn rebuilt(value: RawBsonRef, each: Each) -> Result<RawBson, String> {
     Ok(match value {
         RawBsonRef::Document(d) => {
-            let mut out = RawDocumentBuf::new();
+            let mut out = document_with_room(d.as_bytes().len());
             for element in d {
                 let (key, value) = element.map_err(broken)?;
                 match each(Some(key), value)? {
@@ -404,7 +443,7 @@ mod tests {
     fn a_check_lists_its_sequences_and_a_missing_reply() {
         let check = Check {
             args: raw(&doc! {"insert": "orders", "$db": "shop"}),
-            db: None,
+            ns: "shop.orders".into(),
             sequences: vec![Sequence {
                 identifier: "documents".into(),
                 count: 3,
@@ -413,20 +452,14 @@ mod tests {
             compressor: Some("zstd"),
             reply_seen: false,
         };
-        let legacy = Check {
-            args: raw(&doc! {"count": "orders"}),
-            db: Some("old".into()),
-            ..check.clone()
-        };
-        assert_eq!(legacy.ns(), "old.orders");
-        let db_level = Check {
-            args: raw(&doc! {"ping": 1}),
-            ..check.clone()
-        };
-        assert_eq!(
-            (db_level.command(), db_level.ns().as_str()),
-            ("ping", "admin")
-        );
+        let legacy = Check::of(&raw(&doc! {"count": "orders"}), Some("old"), true).unwrap();
+        assert_eq!(legacy.ns, "old.orders");
+        let db_level = Check::of(&raw(&doc! {"ping": 1, "$db": "x"}), None, true).unwrap();
+        assert_eq!((db_level.command(), db_level.ns.as_str()), ("ping", "x"));
+        let find = Check::of(&raw(&doc! {"find": "o", "$db": "shop"}), None, true).unwrap();
+        assert_eq!(find.ns, "shop.o");
+        let no_db = Check::of(&raw(&doc! {"find": "o"}), None, true).unwrap();
+        assert_eq!(no_db.ns, "admin.o");
         assert_eq!(
             check.to_document(),
             doc! {

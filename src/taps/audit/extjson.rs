@@ -41,7 +41,7 @@ fn check_param(check: &Check, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"command\":");
     string(check.command(), out);
     out.extend_from_slice(b",\"ns\":");
-    string(&check.ns(), out);
+    string(&check.ns, out);
     out.extend_from_slice(b",\"args\":");
     document(&check.args, out);
     if !check.sequences.is_empty() {
@@ -301,7 +301,7 @@ mod tests {
         let document_event = event(Param::Document(every_type()));
         assert_eq!(ours(&document_event), crate_json(&document_event));
         let check = event(Param::Check(Check {
-            db: Some("shop".into()),
+            ns: "shop.orders".into(),
             args: command_args(
                 &RawDocumentBuf::from_document(&every_type()).unwrap(),
                 false,

@@ -12,7 +12,6 @@ use bson::{DateTime, Document, RawDocument, doc, spec::BinarySubtype};
 use super::events::{self, Check, Endpoints, Event, Param, User};
 use crate::proxy::tap::Flow;
 use crate::taps::wire::messages::{Command, Message, Reply};
-use crate::wire::OP_MSG;
 
 /// Commands waiting for a reply, at most; a client that pipelines more
 /// (or a reply that never comes) has the oldest audited without a result.
@@ -118,10 +117,10 @@ impl Session {
                         .body
                         .get_document("speculativeAuthenticate")
                         .ok()
-                        .and_then(|start| self.login_of(start, &command.db)),
+                        .and_then(|start| self.login_of(start, command.db())),
                 }
             }
-            "saslStart" | "authenticate" => match self.login_of(&command.body, &command.db) {
+            "saslStart" | "authenticate" => match self.login_of(&command.body, command.db()) {
                 Some(login) => Waiting::Login(login),
                 None => return,
             },
@@ -130,10 +129,11 @@ impl Session {
                 None => return,
             },
             "logout" => {
-                self.logout(&command.db, "Explicit logout", out);
+                let db = command.db().to_string();
+                self.logout(&db, "Explicit logout", out);
                 return;
             }
-            _ => match self.check(&command) {
+            _ => match Check::of(&command.body, command.legacy_db.as_deref(), self.redact) {
                 Ok(check) => Waiting::Check(Check {
                     sequences: command.sequences,
                     compressor: command.compressor,
@@ -157,18 +157,6 @@ impl Session {
         }
         self.pending
             .insert(command.request_id, Pending { sent, waiting });
-    }
-
-    /// An authCheck's param, but the parts that come with the message.
-    fn check(&self, command: &Command) -> Result<Check, String> {
-        Ok(Check {
-            args: events::command_args(&command.body, self.redact)?,
-            // OP_MSG commands carry `$db`; a legacy one's is its namespace.
-            db: (command.op_code != OP_MSG).then(|| command.db.clone()),
-            sequences: Vec::new(),
-            compressor: None,
-            reply_seen: true,
-        })
     }
 
     /// mongod's clientMetadata event, from the first hello that has it.

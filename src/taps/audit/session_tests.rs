@@ -19,7 +19,7 @@ fn command(id: i32, body: Document) -> Message {
     Message::Command(Command {
         request_id: id,
         op_code: crate::wire::OP_MSG,
-        db: body.get_str("$db").unwrap_or("admin").to_string(),
+        legacy_db: None,
         name: body.keys().next().unwrap().clone(),
         body: RawDocumentBuf::from_document(&body).unwrap(),
         sequences: Vec::new(),

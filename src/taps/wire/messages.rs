@@ -27,8 +27,9 @@ pub struct Command {
     pub request_id: i32,
     /// OP_MSG or OP_QUERY (the one inside OP_COMPRESSED).
     pub op_code: i32,
-    /// The database (`$db`, or the OP_QUERY namespace's).
-    pub db: String,
+    /// The database of a legacy OP_QUERY (its namespace's); an OP_MSG
+    /// names it in `$db` (`db()`).
+    pub legacy_db: Option<String>,
     /// The command's name: its first key.
     pub name: String,
     /// The command document as sent, with the document sequences (kind 1
@@ -56,6 +57,16 @@ pub struct Reply {
     pub cut_short: bool,
 }
 
+impl Command {
+    /// The database: `$db` (`admin` when missing), or a legacy one's.
+    pub fn db(&self) -> &str {
+        match &self.legacy_db {
+            Some(db) => db,
+            None => self.body.get_str("$db").unwrap_or("admin"),
+        }
+    }
+}
+
 impl Reply {
     /// `ok: 1` (as any number type).
     pub fn ok(&self) -> bool {
@@ -63,21 +74,32 @@ impl Reply {
     }
 
     /// mongod's error code; 8 (UnknownError) for a failure without one.
+    /// One pass over the reply for `ok` and `code` both.
     pub fn code(&self) -> i32 {
-        match self.number("code") {
-            Some(code) => code as i32,
-            None if self.ok() => 0,
-            None => 8,
+        if self.cut_short {
+            return 0;
+        }
+        let (mut ok, mut code) = (None, None);
+        for (key, value) in self.body.iter().flatten() {
+            match key {
+                "ok" => ok = as_number(value),
+                "code" => code = as_number(value),
+                _ => continue,
+            }
+            if ok.is_some() && code.is_some() {
+                break;
+            }
+        }
+        match (code, ok) {
+            (Some(code), _) => code as i32,
+            (None, Some(1.0)) => 0,
+            (None, _) => 8,
         }
     }
 
     /// The reply's `field` as a document, when it has one.
     pub fn document(&self, field: &str) -> Option<&RawDocument> {
         self.body.get_document(field).ok()
-    }
-
-    fn number(&self, field: &str) -> Option<f64> {
-        number(&self.body, field)
     }
 }
 
@@ -87,11 +109,15 @@ pub fn ok_of(reply: &RawDocument) -> bool {
 }
 
 fn number(doc: &RawDocument, field: &str) -> Option<f64> {
-    match doc.get(field) {
-        Ok(Some(RawBsonRef::Int32(n))) => Some(f64::from(n)),
-        Ok(Some(RawBsonRef::Int64(n))) => Some(n as f64),
-        Ok(Some(RawBsonRef::Double(n))) => Some(n),
-        Ok(Some(RawBsonRef::Boolean(b))) => Some(f64::from(u8::from(b))),
+    doc.get(field).ok().flatten().and_then(as_number)
+}
+
+fn as_number(value: RawBsonRef) -> Option<f64> {
+    match value {
+        RawBsonRef::Int32(n) => Some(f64::from(n)),
+        RawBsonRef::Int64(n) => Some(n as f64),
+        RawBsonRef::Double(n) => Some(n),
+        RawBsonRef::Boolean(b) => Some(f64::from(u8::from(b))),
         _ => None,
     }
 }
@@ -223,15 +249,13 @@ fn parse(bytes: &[u8]) -> Result<RawDocumentBuf, String> {
         .map_err(|e| format!("a document does not parse: {e}"))
 }
 
-/// The name (first key) and `$db` of a command document.
-fn name_and_db(body: &RawDocument) -> Result<(String, String), String> {
-    let name = match body.iter().next() {
-        Some(Ok((key, _))) => key.to_string(),
-        Some(Err(e)) => return Err(format!("a document does not parse: {e}")),
-        None => return Err("an empty command".into()),
-    };
-    let db = body.get_str("$db").unwrap_or("admin").to_string();
-    Ok((name, db))
+/// The name (first key) of a command document.
+fn name_of(body: &RawDocument) -> Result<String, String> {
+    match body.iter().next() {
+        Some(Ok((key, _))) => Ok(key.to_string()),
+        Some(Err(e)) => Err(format!("a document does not parse: {e}")),
+        None => Err("an empty command".into()),
+    }
 }
 
 /// The sequences that the framer counted instead of capturing.
@@ -283,14 +307,14 @@ fn op_msg_command(request_id: i32, body: &[u8], complete: bool) -> Result<Comman
         }
     }
     let mut body = command.ok_or("an OP_MSG without a command document")?;
-    let (name, db) = name_and_db(&body)?;
+    let name = name_of(&body)?;
     for (identifier, docs) in sequences {
         body.append(identifier, docs);
     }
     Ok(Command {
         request_id,
         op_code: OP_MSG,
-        db,
+        legacy_db: None,
         name,
         body,
         sequences: Vec::new(),
@@ -346,11 +370,11 @@ fn op_query_command(request_id: i32, body: &[u8]) -> Result<Command, String> {
     {
         query = inner.to_raw_document_buf();
     }
-    let (name, _) = name_and_db(&query)?;
+    let name = name_of(&query)?;
     Ok(Command {
         request_id,
         op_code: OP_QUERY,
-        db,
+        legacy_db: Some(db),
         name,
         body: query,
         sequences: Vec::new(),

@@ -50,7 +50,7 @@ fn an_op_msg_command_with_a_document_sequence() {
         panic!()
     };
     assert_eq!(
-        (c.request_id, c.name.as_str(), c.db.as_str()),
+        (c.request_id, c.name.as_str(), c.db()),
         (7, "insert", "shop")
     );
     assert_eq!(
@@ -104,7 +104,7 @@ fn the_legacy_hello_and_its_reply() {
     let Message::Command(c) = decode(&frame(OP_QUERY, 3, 0, body), true) else {
         panic!()
     };
-    assert_eq!((c.name.as_str(), c.db.as_str()), ("isMaster", "admin"));
+    assert_eq!((c.name.as_str(), c.db()), ("isMaster", "admin"));
     let mut reply = 0i32.to_le_bytes().to_vec();
     reply.extend_from_slice(&[0; 16]);
     doc! { "ismaster": true, "ok": 1 }
@@ -218,7 +218,7 @@ fn counted_sequences_come_with_the_command_not_in_it() {
     let Message::Command(c) = decode(&frame, true) else {
         panic!()
     };
-    assert_eq!((c.name.as_str(), c.db.as_str()), ("insert", "shop"));
+    assert_eq!((c.name.as_str(), c.db()), ("insert", "shop"));
     assert!(c.body.get("documents").unwrap().is_none(), "not copied");
     let [sequence] = &c.sequences[..] else {
         panic!("{:?}", c.sequences)
