@@ -1,6 +1,8 @@
 //! In-process cost of the relay's taps: one connection's audit tap (and
 //! the command counter's) shown a driver's ping and its reply, round after
-//! round, with no sockets or TLS around them. The loop's share is this
+//! round, with no sockets or TLS around them; and a tap opened and ended
+//! per connection (the audit's clientConnect and clientDisconnect), as
+//! each handshake costs it. The loop's share is this
 //! thread's CPU time; the writer's is the rest of the process's. It tells
 //! what the audit adds per round trip without the noise of a loaded
 //! machine, and which part of the tap costs what (`perf` on this command).
@@ -13,6 +15,7 @@ use bson::{Binary, Document, doc, spec::BinarySubtype};
 use mongossl::config::{AuditDestination, AuditFormat, AuditSettings};
 use mongossl::proxy::stats::LoopStats;
 use mongossl::proxy::tap::{Flow, Opened, TapMaker};
+use mongossl::tls::TlsFacts;
 
 /// An OP_MSG with `command` as its one section.
 fn op_msg(request_id: i32, response_to: i32, command: &Document) -> Vec<u8> {
@@ -80,6 +83,32 @@ fn feed(maker: &dyn TapMaker, rounds: usize) -> f64 {
     (thread_cpu_ns() - start) as f64 / rounds as f64
 }
 
+/// Opens and ends `count` taps of `maker`, with the TLS facts of a
+/// TLS 1.3 client without a certificate; the loop's nanoseconds for each.
+fn connections(maker: &dyn TapMaker, count: usize) -> f64 {
+    let stats = Arc::new(LoopStats::default());
+    let facts = TlsFacts {
+        version: "TLSv1.3",
+        cipher: "TLS_AES_128_GCM_SHA256",
+        server_name: Some("localhost".into()),
+        alpn: None,
+        certificate: None,
+    };
+    let start = thread_cpu_ns();
+    for id in 0..count {
+        let opened = Opened {
+            id: id as u64,
+            remote: ([192, 0, 2, 1], 40000 + (id % 20000) as u16).into(),
+            local: Some(([127, 0, 0, 1], 27017).into()),
+            tls: Some(&facts),
+            stats: &stats,
+        };
+        let mut tap = maker.open(&opened);
+        tap.ended("closed by peers");
+    }
+    (thread_cpu_ns() - start) as f64 / count.max(1) as f64
+}
+
 pub fn run(rounds: usize) -> Result<(), String> {
     let path = std::env::temp_dir().join(format!("loadgen-tapcost-{}.json", std::process::id()));
     let settings = AuditSettings {
@@ -93,19 +122,24 @@ pub fn run(rounds: usize) -> Result<(), String> {
     let process_before = crate::procstat::self_cpu_seconds();
     let wall = Instant::now();
     let audit_loop = feed(&*audit, rounds);
+    let audit_connection = connections(&*audit, rounds / 10);
     drop(audit);
     writer.finish();
-    let audit_process =
-        (crate::procstat::self_cpu_seconds() - process_before) * 1e9 / rounds as f64;
+    let process_ns = (crate::procstat::self_cpu_seconds() - process_before) * 1e9;
+    let loop_ns = audit_loop * rounds as f64 + audit_connection * (rounds / 10) as f64;
     let lines = std::fs::read_to_string(&path)
         .map(|t| t.lines().count())
         .unwrap_or(0);
     let _ = std::fs::remove_file(&path);
     let counter = feed(&mongossl::taps::commands::CommandCounter, rounds);
+    let counter_connection = connections(&mongossl::taps::commands::CommandCounter, rounds / 10);
     println!(
-        "rounds\t{rounds}\naudit loop ns/round trip\t{audit_loop:.0}\naudit writer ns/round trip\t{:.0}\n\
-         audit events written\t{lines}\naudit wall s\t{:.2}\ncounter loop ns/round trip\t{counter:.0}",
-        audit_process - audit_loop,
+        "rounds\t{rounds}\naudit loop ns/round trip\t{audit_loop:.0}\n\
+         audit loop ns/connection\t{audit_connection:.0}\n\
+         audit writer ns/event (all of them)\t{:.0}\naudit events written\t{lines}\n\
+         audit wall s\t{:.2}\ncounter loop ns/round trip\t{counter:.0}\n\
+         counter loop ns/connection\t{counter_connection:.0}",
+        (process_ns - loop_ns) / lines.max(1) as f64,
         wall.elapsed().as_secs_f64()
     );
     Ok(())

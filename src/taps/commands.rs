@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::proxy::stats::{COMMAND_SLOTS, LoopStats};
 use crate::proxy::tap::{Flow, Opened, Tap, TapMaker};
-use crate::taps::wire::framing::{Found, Framer};
+use crate::taps::wire::framing::{Directions, Found, Framer};
 use crate::taps::wire::glance::{Glance, glance};
 
 /// The commands counted under their own name; every other name (and a
@@ -103,8 +103,10 @@ impl TapMaker for CommandCounter {
     fn open(&self, opened: &Opened) -> Box<dyn Tap> {
         Box::new(CommandTap {
             stats: opened.stats.clone(),
-            requests: Framer::capturing(CAPTURE),
-            replies: Framer::capturing(CAPTURE),
+            directions: Directions {
+                requests: Framer::capturing(CAPTURE),
+                replies: Framer::capturing(CAPTURE),
+            },
             pending: Vec::new(),
         })
     }
@@ -112,8 +114,7 @@ impl TapMaker for CommandCounter {
 
 struct CommandTap {
     stats: Arc<LoopStats>,
-    requests: Framer,
-    replies: Framer,
+    directions: Directions,
     /// (requestID, slot, when it was read), oldest first; usually one.
     pending: Vec<(i32, usize, Instant)>,
 }
@@ -122,13 +123,11 @@ impl Tap for CommandTap {
     fn saw(&mut self, flow: Flow, bytes: &[u8]) {
         let CommandTap {
             stats,
-            requests,
-            replies,
+            directions,
             pending,
         } = self;
         let is_request = flow == Flow::ToUpstream;
-        let framer = if is_request { requests } else { replies };
-        framer.feed(bytes, &mut |found| {
+        directions.feed(flow, bytes, &mut |found| {
             let Found::Frame(frame) = found else { return };
             match glance(&frame, is_request) {
                 Glance::Request { name, more_to_come } => {

@@ -29,7 +29,7 @@ use crate::config::table::{AUDIT_FILTER, AUDIT_PATH};
 use crate::config::{AuditDestination, AuditSettings};
 use crate::error::Error;
 use crate::proxy::tap::{Flow, Opened, Tap, TapMaker};
-use crate::taps::wire::framing::{Found, Framer};
+use crate::taps::wire::framing::{Directions, Found, Framer};
 use crate::taps::wire::messages;
 use crate::tls::TlsFacts;
 use events::{Endpoints, Event};
@@ -129,8 +129,10 @@ impl TapMaker for Audit {
         Box::new(ConnectionAudit {
             queue: self.queue.clone(),
             session,
-            requests,
-            replies: Framer::first_document(REPLY_CAPTURE),
+            directions: Directions {
+                requests,
+                replies: Framer::first_document(REPLY_CAPTURE),
+            },
             events: Vec::new(),
         })
     }
@@ -155,10 +157,7 @@ fn tls_param(tls: &TlsFacts) -> Document {
 struct ConnectionAudit {
     queue: Queue,
     session: Session,
-    /// Client → mongod.
-    requests: Framer,
-    /// mongod → client.
-    replies: Framer,
+    directions: Directions,
     /// Events finished by the current chunk, sent when it is done.
     events: Vec<Event>,
 }
@@ -167,16 +166,11 @@ impl Tap for ConnectionAudit {
     fn saw(&mut self, flow: Flow, bytes: &[u8]) {
         let ConnectionAudit {
             session,
-            requests,
-            replies,
+            directions,
             events,
             ..
         } = self;
-        let framer = match flow {
-            Flow::ToUpstream => requests,
-            Flow::ToClient => replies,
-        };
-        framer.feed(bytes, &mut |found| match found {
+        directions.feed(flow, bytes, &mut |found| match found {
             Found::Frame(frame) => {
                 let message = messages::decode(&frame, flow == Flow::ToUpstream);
                 session.message(flow, message, events);

@@ -11,6 +11,7 @@
 //! maximum) cannot be followed any further: the framer says so once and
 //! then ignores that direction. The relay is never affected either way.
 
+use crate::proxy::tap::Flow;
 use crate::wire::{HEADER_LEN, MAX_MESSAGE_LEN, OP_MSG};
 
 /// OP_MSG's checksumPresent flag: the body ends with 4 bytes of CRC-32C.
@@ -172,6 +173,24 @@ impl Framer {
             sequences: Vec::new(),
         });
         Ok(())
+    }
+}
+
+/// Both directions of one connection, each cut into messages on its own.
+pub struct Directions {
+    /// Client → mongod.
+    pub requests: Framer,
+    /// mongod → client.
+    pub replies: Framer,
+}
+
+impl Directions {
+    /// Feeds `bytes` to the framer of the direction they went.
+    pub fn feed(&mut self, flow: Flow, bytes: &[u8], found: &mut dyn FnMut(Found)) {
+        match flow {
+            Flow::ToUpstream => self.requests.feed(bytes, found),
+            Flow::ToClient => self.replies.feed(bytes, found),
+        }
     }
 }
 
