@@ -29,10 +29,6 @@ impl Encoder {
         Encoder { filter, format }
     }
 
-    pub fn format(&self) -> AuditFormat {
-        self.format
-    }
-
     /// Appends the event's bytes to `out`; `Ok(false)` when the filter
     /// leaves it out.
     pub fn encode(&self, event: &Event, out: &mut Vec<u8>) -> Result<bool, String> {
