@@ -14,12 +14,15 @@ use crate::ops::{self, systemd};
 use crate::proxy::Proxy;
 use crate::taps::audit::Audit;
 use crate::taps::metrics::ProcessFacts;
+use crate::tls::expiry::ExpiryWatch;
 use crate::tls::{self, ServerContext};
 
 /// How often systemd's STATUS is updated.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the control thread wakes when no signal comes.
 const CONTROL_TICK: Duration = Duration::from_secs(1);
+/// How often the certificate, CA and CRL dates are checked again.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The control thread's loop: signals, systemd status and watchdog, until
 /// a shutdown is asked for (or a loop died).
@@ -30,7 +33,9 @@ pub fn run(
     proxy: &Proxy,
     facts: &ProcessFacts,
     audit: Option<&Audit>,
+    mut expiry: Option<ExpiryWatch>,
 ) {
+    let mut last_expiry_check = Instant::now();
     let watchdog = systemd::watchdog_interval().map(|interval| interval / 2);
     let tick = watchdog.map_or(CONTROL_TICK, |w| w.min(CONTROL_TICK));
     let mut last_status = Instant::now();
@@ -43,7 +48,10 @@ pub fn run(
                 return;
             }
             Some(Signal::Reload) => {
-                reload(config, decision, proxy, facts);
+                if let Some(watch) = reload(config, decision, proxy, facts) {
+                    expiry = Some(watch);
+                    last_expiry_check = Instant::now();
+                }
                 if let Some(audit) = audit {
                     audit.reopen();
                 }
@@ -74,6 +82,12 @@ pub fn run(
             last_watchdog = Instant::now();
             systemd::notify("WATCHDOG=1");
         }
+        if let Some(watch) = &expiry
+            && last_expiry_check.elapsed() >= EXPIRY_INTERVAL
+        {
+            last_expiry_check = Instant::now();
+            watch.warn();
+        }
         if trimmer.observe(proxy.open_connections()) {
             log::debug!("gave freed memory back to the system");
         }
@@ -87,27 +101,42 @@ pub fn run(
     }
 }
 
-/// SIGHUP: re-reads the key, CA and CRL files and hands every loop new
-/// contexts. Any error keeps the old ones: never a half-applied mix.
-fn reload(config: &Config, decision: &FipsDecision, proxy: &Proxy, facts: &ProcessFacts) {
+/// SIGHUP: re-reads the key, CA, CRL and allow-list files and hands
+/// every loop new contexts. Any error keeps the old ones: never a
+/// half-applied mix. The new files' dates, when it worked.
+fn reload(
+    config: &Config,
+    decision: &FipsDecision,
+    proxy: &Proxy,
+    facts: &ProcessFacts,
+) -> Option<ExpiryWatch> {
     let Some(settings) = &config.ssl else {
         log::info!("reload asked for, but SSL is off: nothing to reload");
-        return;
+        return None;
     };
     systemd::notify("RELOADING=1");
-    log::info!("reloading the SSL certificate, CA and CRL files");
-    match load_tls(settings, decision, config.threads.max(1), facts) {
+    log::info!("reloading the SSL certificate, CA, CRL and allow-list files");
+    let watch = match load_tls(settings, decision, config.threads.max(1), facts) {
         Ok(tls) => {
-            proxy.reload(tls);
+            proxy.reload(tls.contexts);
             facts.reloaded(true);
             log::info!("reload done: new connections use the new files; open ones keep theirs");
+            Some(tls.expiry)
         }
         Err(e) => {
             facts.reloaded(false);
             log::error!("reload failed, keeping the previous certificates: {e}");
+            None
         }
-    }
+    };
     systemd::notify("READY=1");
+    watch
+}
+
+/// What `load_tls` made: a context per loop, and the files' dates.
+pub struct LoadedTls {
+    pub contexts: Vec<ServerContext>,
+    pub expiry: ExpiryWatch,
 }
 
 /// Builds one context per event loop and logs what it holds.
@@ -116,7 +145,7 @@ pub fn load_tls(
     decision: &FipsDecision,
     loops: usize,
     facts: &ProcessFacts,
-) -> Result<Vec<ServerContext>, Error> {
+) -> Result<LoadedTls, Error> {
     let tls = tls::server::build(settings, decision, loops)?;
     facts.certificate(
         &settings.pem_key_file.display().to_string(),
@@ -130,5 +159,15 @@ pub fn load_tls(
     if let Some(count) = tls.revoked_count {
         log::info!("ssl imported {count} revoked certificate(s) from the revocation list.");
     }
-    Ok(tls.contexts)
+    if let (Some(count), Some(path)) = (tls.allowed_clients, &settings.allowed_clients) {
+        log::info!(
+            "client allow-list {}: {count} rule(s); other clients are refused",
+            path.display()
+        );
+    }
+    tls.expiry.warn();
+    Ok(LoadedTls {
+        contexts: tls.contexts,
+        expiry: tls.expiry,
+    })
 }

@@ -62,18 +62,21 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         Some(settings) => Some(tls::client::tunnel(settings, &decision)?),
         None => None,
     };
-    let tls = match (&config.ssl, &tunnel) {
-        (Some(settings), _) => Some(control::load_tls(settings, &decision, loops, &facts)?),
+    let (tls, expiry) = match (&config.ssl, &tunnel) {
+        (Some(settings), _) => {
+            let loaded = control::load_tls(settings, &decision, loops, &facts)?;
+            (Some(loaded.contexts), Some(loaded.expiry))
+        }
         (None, Some(_)) => {
             log::info!(
                 "client tunnel: plaintext on the listen port, SSL to {}",
                 config.upstream
             );
-            None
+            (None, None)
         }
         (None, None) => {
             log::warn!("SSL is off (no --sslOnNormalPorts): relaying plaintext");
-            None
+            (None, None)
         }
     };
     let audit = match &config.audit {
@@ -154,6 +157,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
         &proxy,
         &facts,
         audit.as_ref().map(|(audit, _)| &**audit),
+        expiry,
     );
 
     systemd::notify("STOPPING=1");

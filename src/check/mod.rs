@@ -202,6 +202,8 @@ fn client_context(options: &TlsOptions) -> Result<SslContext, Failure> {
         // OpenSSL still verifies and records the result; it just does not
         // stop the handshake, so the report can say what it found.
         allow_invalid_certificates: options.allow_invalid_certificates,
+        also_system_ca: false,
+        tls13_suites: None,
     };
     // `check` has no FIPS option: the decision is "off", which is also
     // what lets it build a context at all.

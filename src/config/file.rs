@@ -83,7 +83,9 @@ pub fn parse_ini(text: &str) -> Result<RawOptions, String> {
         let value = file_value(spec.kind, value).ok_or_else(|| {
             format!("line {number}: '{key}' must be true or false, found '{value}'")
         })?;
-        if raw.insert(spec.name, value).is_some() {
+        if spec.kind == Kind::List {
+            super::raw::overlay(&mut raw, RawOptions::from([(spec.name, value)]));
+        } else if raw.insert(spec.name, value).is_some() {
             return Err(format!("line {number}: '{key}' given more than once"));
         }
     }

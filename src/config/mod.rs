@@ -5,6 +5,7 @@ pub mod address;
 pub mod audit;
 pub mod file;
 pub mod options;
+pub mod parameters;
 pub mod password;
 pub mod protocols;
 pub mod raw;
@@ -22,6 +23,7 @@ use crate::error::Error;
 use crate::fips::FipsRequest;
 pub use address::{Network, parse_upstream};
 pub use audit::{AuditDestination, AuditFormat, AuditSettings};
+pub use parameters::TlsParameters;
 use protocols::Protocols;
 use raw::RawOptions;
 use table::{CONFIG, HELP, SSL_MODE, SSL_PEM_KEY_PASSWORD, VERSION};
@@ -153,6 +155,13 @@ pub struct SslSettings {
     pub cipher_config: Option<String>,
     /// TLS 1.3 session tickets sent after each full handshake.
     pub session_tickets: usize,
+    /// `--sslAllowedClients`: the rule file verified clients must match.
+    pub allowed_clients: Option<PathBuf>,
+    /// `--sslOCSPRequire`: a client whose OCSP status cannot be had is
+    /// refused rather than let in with a warning.
+    pub ocsp_require: bool,
+    /// mongod's TLS `--setParameter`s.
+    pub parameters: TlsParameters,
 }
 
 /// Logging options.
@@ -224,7 +233,7 @@ pub fn from_args(args: &[String]) -> Result<Command, Error> {
         }
         None => (RawOptions::new(), Vec::new()),
     };
-    merged.extend(cli);
+    raw::overlay(&mut merged, cli);
     let mut config = validate(&merged)?;
     // The file's warnings first: they come from earlier in start-up.
     let validation_warnings = std::mem::replace(&mut config.warnings, file_warnings);

@@ -19,6 +19,7 @@ pub fn make_opts() -> getopts::Options {
             Kind::Flag => opts.optflag(o.short, o.name, &o.help_text()),
             Kind::Count => opts.optflagmulti(o.short, o.name, &o.help_text()),
             Kind::Value => opts.optopt(o.short, o.name, &o.help_text(), o.hint),
+            Kind::List => opts.optmulti(o.short, o.name, &o.help_text(), o.hint),
         };
     }
     opts
@@ -98,6 +99,9 @@ pub fn from_args(args: &[String]) -> Result<RawOptions, Error> {
                 if let Some(v) = values.into_iter().next() {
                     raw.insert(o.name, v);
                 }
+            }
+            Kind::List if matches.opt_present(o.name) => {
+                raw.insert(o.name, matches.opt_strs(o.name).join("\n"));
             }
             _ => {}
         }

@@ -9,7 +9,7 @@ use super::table::{Kind, OptionSpec};
 use crate::error::Error;
 
 /// Option values as text, keyed by long name, before validation. Flags hold
-/// `"true"` or `"false"`, counts a number.
+/// `"true"` or `"false"`, counts a number, lists one value per line.
 pub type RawOptions = BTreeMap<&'static str, String>;
 
 /// A config file's options, and what deserves a warning once logging is up.
@@ -33,7 +33,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 /// `None` when the text is not a word of that kind.
 pub fn file_value(kind: Kind, text: &str) -> Option<String> {
     match kind {
-        Kind::Value => Some(text.to_string()),
+        Kind::Value | Kind::List => Some(text.to_string()),
         Kind::Flag => parse_bool(text).map(|on| on.to_string()),
         Kind::Count => parse_bool(text)
             .map(u8::from)
@@ -83,6 +83,24 @@ impl<'a> Values<'a> {
 }
 
 /// Raw values from `(name, value)` pairs, for the rules' unit tests.
+/// Puts `later`'s values over `earlier`'s, as the command line's over a
+/// config file's; a list keeps both, `earlier`'s lines first, so that a
+/// reader taking the last line for each name lets `later` win.
+pub fn overlay(earlier: &mut RawOptions, later: RawOptions) {
+    for (name, value) in later {
+        let is_list = super::table::find(name).is_some_and(|o| o.kind == Kind::List);
+        match earlier.get_mut(name) {
+            Some(old) if is_list => {
+                old.push('\n');
+                old.push_str(&value);
+            }
+            _ => {
+                earlier.insert(name, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub fn from_pairs(pairs: &[(&'static str, &str)]) -> RawOptions {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()

@@ -17,6 +17,9 @@ pub enum Kind {
     Value,
     /// May repeat (`-vvv`); `key = true|false|N` in a config file.
     Count,
+    /// Takes a value and may repeat (`--setParameter a=1 --setParameter
+    /// b=2`); the values are kept one per line, in order.
+    List,
 }
 
 /// One option of mongossl.
@@ -405,6 +408,31 @@ pub const SSL_SESSION_TICKETS: OptionSpec = option(
     "TLS 1.3 session tickets per full handshake, for resumption (default 0)",
 );
 
+pub const SSL_ALLOWED_CLIENTS: OptionSpec = option(
+    "sslAllowedClients",
+    Kind::Value,
+    "FILE",
+    &[],
+    "allow-list of client identities (subject=, san-dns=, san-uri=, san-email=, spki-sha256= rules; reloaded on SIGHUP)",
+);
+pub const SSL_OCSP_REQUIRE: OptionSpec = option(
+    "sslOCSPRequire",
+    Kind::Flag,
+    "",
+    &[],
+    "refuse a client certificate whose OCSP status cannot be had (mongod lets it in with a warning)",
+);
+/// mongod's `--setParameter`; only the TLS parameters are taken
+/// (`config::parameters`). In YAML it is the top-level `setParameter:`
+/// section, read by the YAML reader itself.
+pub const SET_PARAMETER: OptionSpec = option(
+    "setParameter",
+    Kind::List,
+    "NAME=VALUE",
+    &[],
+    "one of mongod's TLS parameters (ocspEnabled, tlsOCSPVerifyTimeoutSecs, tlsX509ExpirationWarningThresholdDays, opensslCipherSuiteConfig, ...); repeat for more",
+);
+
 // The client-tunnel role, with the mongo shell's names.
 
 pub const CLIENT: OptionSpec = option(
@@ -507,6 +535,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     SSL_DISABLED_PROTOCOLS,
     SSL_CIPHER_CONFIG,
     SSL_SESSION_TICKETS,
+    SSL_ALLOWED_CLIENTS,
+    SSL_OCSP_REQUIRE,
+    SET_PARAMETER,
     IDLE_TIMEOUT_SECS,
     THREADS,
     SHUTDOWN_TIMEOUT_SECS,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::raw::{RawOptions, Values};
 use super::table::*;
-use super::{Password, parse_upstream};
+use super::{Password, TlsParameters, parse_upstream};
 use crate::error::Error;
 
 /// How the tunnel connects to the remote server.
@@ -24,6 +24,9 @@ pub struct TunnelSettings {
     /// The remote host as written in `--upstream`: checked against the
     /// server certificate's SAN and sent as SNI when it is a DNS name.
     pub host: String,
+    /// mongod's TLS `--setParameter`s (the tunnel honours
+    /// `tlsWithholdClientCertificate`, `tlsUseSystemCA`, the suites).
+    pub parameters: TlsParameters,
 }
 
 /// Options that belong to the server role only.
@@ -35,6 +38,8 @@ const SERVER_ONLY: &[OptionSpec] = &[
     SSL_CIPHER_CONFIG,
     UPSTREAM_PROXY_PROTOCOL,
     PROXY_PROTOCOL_FROM,
+    SSL_ALLOWED_CLIENTS,
+    SSL_OCSP_REQUIRE,
     AUDIT_DESTINATION,
     AUDIT_FORMAT,
     AUDIT_PATH,
@@ -44,7 +49,7 @@ const SERVER_ONLY: &[OptionSpec] = &[
 ];
 
 /// Validates the tunnel's options (the mongo shell's rules).
-pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
+pub fn validate(raw: &RawOptions, parameters: &TlsParameters) -> Result<TunnelSettings, Error> {
     let values = Values(raw);
     if let Some(option) = SERVER_ONLY.iter().find(|o| values.given(o)) {
         return Err(Error::options(format!(
@@ -89,6 +94,7 @@ pub fn validate(raw: &RawOptions) -> Result<TunnelSettings, Error> {
         allow_invalid_certificates: values.flag(&SSL_ALLOW_INVALID_CERTIFICATES),
         allow_invalid_hostnames: values.flag(&SSL_ALLOW_INVALID_HOSTNAMES),
         host,
+        parameters: parameters.clone(),
     })
 }
 
@@ -100,27 +106,46 @@ mod tests {
 
     #[test]
     fn needs_ssl_and_a_tcp_upstream() {
-        let err = validate(&raw(&[("upstream", "db.example:27017")])).expect_err("no ssl");
+        let err = validate(
+            &raw(&[("upstream", "db.example:27017")]),
+            &TlsParameters::default(),
+        )
+        .expect_err("no ssl");
         assert!(err.to_string().contains("--client needs --ssl"), "{err}");
-        let err = validate(&raw(&[("ssl", "true")])).expect_err("no upstream");
-        assert!(err.to_string().contains("--upstream"), "{err}");
         let err =
-            validate(&raw(&[("ssl", "true"), ("upstream", "/tmp/x.sock")])).expect_err("unix");
+            validate(&raw(&[("ssl", "true")]), &TlsParameters::default()).expect_err("no upstream");
+        assert!(err.to_string().contains("--upstream"), "{err}");
+        let err = validate(
+            &raw(&[("ssl", "true"), ("upstream", "/tmp/x.sock")]),
+            &TlsParameters::default(),
+        )
+        .expect_err("unix");
         assert!(err.to_string().contains("unix socket"), "{err}");
-        let err = validate(&raw(&[
-            ("ssl", "true"),
-            ("upstream", "127.0.0.1:1"),
-            ("sslOnNormalPorts", "true"),
-        ]))
+        let err = validate(
+            &raw(&[
+                ("ssl", "true"),
+                ("upstream", "127.0.0.1:1"),
+                ("sslOnNormalPorts", "true"),
+            ]),
+            &TlsParameters::default(),
+        )
         .expect_err("server option");
         assert!(err.to_string().contains("server option"), "{err}");
     }
 
     #[test]
     fn keeps_the_host_name_for_verification() {
-        let t = validate(&raw(&[("ssl", "true"), ("upstream", "localhost:27017")])).expect("ok");
+        let t = validate(
+            &raw(&[("ssl", "true"), ("upstream", "localhost:27017")]),
+            &TlsParameters::default(),
+        )
+        .expect("ok");
         assert_eq!(t.host, "localhost");
-        let t = validate(&raw(&[("ssl", "true"), ("upstream", "[::1]:27017")])).expect("ok");
+        let t = validate(
+            &raw(&[("ssl", "true"), ("upstream", "[::1]:27017")]),
+            &TlsParameters::default(),
+        )
+        .expect("ok");
         assert_eq!(t.host, "::1");
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::address::{parse_bind_ip, parse_networks, parse_upstream};
 use super::audit::audit_settings;
 use super::options::ASK;
+use super::parameters::{self, TlsParameters};
 use super::protocols::{self, Protocols};
 use super::raw::{RawOptions, Values};
 use super::table::*;
@@ -24,8 +25,9 @@ const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     let values = Values(raw);
     let mut warnings = Vec::new();
+    let parameters = parameters::parse(values.text(&SET_PARAMETER).map(String::as_str))?;
     let tunnel = if values.flag(&CLIENT) {
-        Some(tunnel::validate(raw)?)
+        Some(tunnel::validate(raw, &parameters)?)
     } else {
         None
     };
@@ -35,7 +37,7 @@ pub fn validate(raw: &RawOptions) -> Result<Config, Error> {
     }
     let ssl = match mode {
         SslMode::Disabled => None,
-        _ => Some(ssl_settings(values, mode, &mut warnings)?),
+        _ => Some(ssl_settings(values, mode, &parameters, &mut warnings)?),
     };
     if tunnel.is_none() {
         tunnel_options_need_client(values)?;
@@ -141,6 +143,8 @@ const NEEDS_SSL: &[OptionSpec] = &[
     SSL_CIPHER_CONFIG,
     SSL_FIPS_MODE,
     SSL_FIPS_CONFIG,
+    SSL_ALLOWED_CLIENTS,
+    SSL_OCSP_REQUIRE,
 ];
 
 /// mongod refuses an SSL option while SSL is off (the client tunnel reads
@@ -159,11 +163,20 @@ fn every_ssl_option_needs_ssl_on(values: Values, mode: SslMode) -> Result<(), Er
 fn ssl_settings(
     values: Values,
     mode: SslMode,
+    parameters: &TlsParameters,
     warnings: &mut Vec<String>,
 ) -> Result<SslSettings, Error> {
     let pem_key_file = ssl_needs_a_key_file(values, mode)?;
     let ca_file = values.path(&SSL_CA_FILE);
     client_certificate_options_need_a_ca(values, ca_file.is_some())?;
+    an_allow_list_is_of_verified_clients(values)?;
+    ocsp_require_needs_ocsp(values, parameters)?;
+    if parameters.use_system_ca && ca_file.is_none() {
+        return Err(Error::options(format!(
+            "--{} tlsUseSystemCA=true needs --{} on the server: mongossl asks clients for certificates only when a CA file is given",
+            SET_PARAMETER.name, SSL_CA_FILE.name
+        )));
+    }
     warnings.extend(allowing_invalid_certificates_needs_a_ca(
         values,
         ca_file.is_some(),
@@ -184,9 +197,75 @@ fn ssl_settings(
         weak_cert_validation: values.flag(&SSL_WEAK_CERTIFICATE_VALIDATION),
         allow_invalid_certificates: values.flag(&SSL_ALLOW_INVALID_CERTIFICATES),
         protocols,
-        cipher_config: cipher_config_is_one_c_string(values)?,
+        cipher_config: one_cipher_list(cipher_config_is_one_c_string(values)?, parameters)?,
         session_tickets: values.number::<usize>(&SSL_SESSION_TICKETS)?.unwrap_or(0),
+        allowed_clients: values.path(&SSL_ALLOWED_CLIENTS),
+        ocsp_require: values.flag(&SSL_OCSP_REQUIRE),
+        parameters: parameters.clone(),
     })
+}
+
+/// `opensslCipherConfig` is mongod's later name for `sslCipherConfig`:
+/// either may be given, or both alike.
+fn one_cipher_list(
+    option: Option<String>,
+    parameters: &TlsParameters,
+) -> Result<Option<String>, Error> {
+    match (option, &parameters.tls12_ciphers) {
+        (Some(a), Some(b)) if a != *b => Err(Error::options(format!(
+            "--{} '{a}' and --{} opensslCipherConfig='{b}' disagree: give one",
+            SSL_CIPHER_CONFIG.name, SET_PARAMETER.name
+        ))),
+        (Some(a), _) => Ok(Some(a)),
+        (None, b) => Ok(b.clone()),
+    }
+}
+
+/// An allow-list names verified client identities: it needs a CA to
+/// verify them, and cannot stand beside the options that let clients in
+/// without a verified certificate.
+fn an_allow_list_is_of_verified_clients(values: Values) -> Result<(), Error> {
+    if !values.given(&SSL_ALLOWED_CLIENTS) {
+        return Ok(());
+    }
+    if !values.given(&SSL_CA_FILE) {
+        return Err(Error::options(format!(
+            "--{} needs --{}: only verified client certificates can be matched against it",
+            SSL_ALLOWED_CLIENTS.name, SSL_CA_FILE.name
+        )));
+    }
+    for option in [
+        SSL_WEAK_CERTIFICATE_VALIDATION,
+        SSL_ALLOW_INVALID_CERTIFICATES,
+    ] {
+        if values.flag(&option) {
+            return Err(Error::options(format!(
+                "--{} cannot stand beside --{}: that lets in clients without a verified identity to match",
+                SSL_ALLOWED_CLIENTS.name, option.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `--sslOCSPRequire` hardens OCSP checks, which need OCSP on and a CA.
+fn ocsp_require_needs_ocsp(values: Values, parameters: &TlsParameters) -> Result<(), Error> {
+    if !values.flag(&SSL_OCSP_REQUIRE) {
+        return Ok(());
+    }
+    if !parameters.ocsp_enabled {
+        return Err(Error::options(format!(
+            "--{} contradicts --{} ocspEnabled=false",
+            SSL_OCSP_REQUIRE.name, SET_PARAMETER.name
+        )));
+    }
+    if !values.given(&SSL_CA_FILE) {
+        return Err(Error::options(format!(
+            "--{} needs --{}: client certificates are only checked against a CA",
+            SSL_OCSP_REQUIRE.name, SSL_CA_FILE.name
+        )));
+    }
+    Ok(())
 }
 
 /// A server with SSL on needs its key and certificate.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, StrInput};
 
 use super::raw::{FileOptions, RawOptions, file_value};
-use super::table::{self, BIND_IP, Kind, OPTIONS, OptionSpec, SYSLOG};
+use super::table::{self, BIND_IP, Kind, OPTIONS, OptionSpec, SET_PARAMETER, SYSLOG};
 
 /// Deeper nesting than any mongod config has; a cap keeps a hostile file
 /// from exhausting the stack.
@@ -172,6 +172,7 @@ type Special = fn(&mut Mapper, &str, usize, &Located) -> Result<(), String>;
 const SPECIAL: &[(&str, Special)] = &[
     ("net.bindIpAll", bind_ip_all),
     ("systemLog.destination", log_destination),
+    ("setParameter", set_parameters),
 ];
 
 /// What an unknown key in a section is.
@@ -396,6 +397,34 @@ fn log_destination(
         _ => mapper.ignore(path, line, at),
     }
     Ok(())
+}
+
+/// mongod.conf's `setParameter:` section, one `name: value` per key, as
+/// the lines `--setParameter` gives (`config::parameters` reads them).
+fn set_parameters(
+    mapper: &mut Mapper,
+    path: &str,
+    line: usize,
+    at: &Located,
+) -> Result<(), String> {
+    let Node::Map(entries) = &at.node else {
+        return Err(format!(
+            "line {line}: '{path}' must be a section of 'name: value' keys"
+        ));
+    };
+    let mut lines = Vec::with_capacity(entries.len());
+    for e in entries {
+        match &e.value.node {
+            Node::Scalar(value) => lines.push(format!("{}={value}", e.key)),
+            _ => {
+                return Err(format!(
+                    "line {}: '{path}.{}' takes one value",
+                    e.line, e.key
+                ));
+            }
+        }
+    }
+    mapper.set(SET_PARAMETER.name, path, line, lines.join("\n"))
 }
 
 /// Parses YAML config text into raw options and warnings; an error names

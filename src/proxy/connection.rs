@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::header_in::{self, ProxyProtocolSettings, Reading};
 use super::header_out::{self, Facts};
+use super::peer_log;
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
 use super::stats::{LoopStats, Refusal};
@@ -397,22 +398,13 @@ impl Connection {
                 let _ = stream.close_write();
                 return (Phase::Gone, Step::Close(text));
             }
-            PeerVerdict::AcceptInvalid { subject, warning } => {
-                log::warn!(target: &self.context, id = VALIDATION_FAILED_ALLOWED, reason:% = warning; "{warning}");
-                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher, subject:% = subject; "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
-            }
-            PeerVerdict::AcceptWithoutCertificate => {
-                log::warn!(target: &self.context, id = NO_CERTIFICATE_ALLOWED; "{NO_CERTIFICATE}");
-                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher; "SSL handshake done: {version} {cipher}, no peer certificate");
-            }
-            PeerVerdict::Accept {
-                subject: Some(subject),
-            } => {
-                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher, subject:% = subject; "SSL handshake done: {version} {cipher}, peer certificate subject: {subject}");
-            }
-            PeerVerdict::Accept { subject: None } => {
-                log::info!(target: &self.context, id = SSL_HANDSHAKE_DONE, version = version, cipher = cipher; "SSL handshake done: {version} {cipher}, no peer certificate");
-            }
+            PeerVerdict::Accept { subject, warnings } => peer_log::accepted(
+                &self.context,
+                version,
+                cipher,
+                subject.as_deref(),
+                &warnings,
+            ),
         }
         match self.start_upstream(Stream::Tls(stream), ctx) {
             Ok(phase) => (phase, Step::Wait),

@@ -7,6 +7,7 @@ mod event_loop;
 pub mod header_in;
 pub mod header_out;
 pub mod listen;
+mod peer_log;
 mod refusals;
 pub mod relay;
 #[cfg(test)]

@@ -125,6 +125,9 @@ fn server_tls(dir: &std::path::Path) -> ServerContext {
         protocols: Protocols::default(),
         cipher_config: None,
         session_tickets: 0,
+        allowed_clients: None,
+        ocsp_require: false,
+        parameters: Default::default(),
     };
     let decision = crate::fips::decide(None).expect("no FIPS");
     let mut built = crate::tls::server::build(&settings, &decision, 1).expect("context");
@@ -349,6 +352,8 @@ fn the_tunnel_dials_at_once_and_holds_client_bytes() {
         ca_file: None,
         crl_file: None,
         allow_invalid_certificates: true,
+        also_system_ca: false,
+        tls13_suites: None,
     };
     let context = crate::tls::client::build(&trust, &decision).expect("client context");
     let fixture = Fixture::new(Role::Tunnel(ClientContext::new(

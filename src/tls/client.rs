@@ -14,7 +14,7 @@ use openssl::x509::verify::X509VerifyFlags;
 
 use super::ffi;
 use super::pem;
-use super::server::{apply_protocol_policy, tls_error, use_identity};
+use super::server::{apply_protocol_policy, apply_tls13_suites, tls_error, use_identity};
 use crate::config::table::{SSL_CA_FILE, SSL_CRL_FILE, SSL_PEM_KEY_FILE, SSL_PEM_KEY_PASSWORD};
 use crate::config::{Password, TunnelSettings};
 use crate::error::Error;
@@ -38,6 +38,10 @@ pub struct ClientTrust<'a> {
     /// Finish the handshake whatever the certificate (the result is still
     /// recorded, for a report or a warning).
     pub allow_invalid_certificates: bool,
+    /// `tlsUseSystemCA`: the system's CAs besides those of the CA file.
+    pub also_system_ca: bool,
+    /// `opensslCipherSuiteConfig`: the TLS 1.3 suites to offer.
+    pub tls13_suites: Option<&'a str>,
 }
 
 /// Builds a client context, after the FIPS decision.
@@ -45,6 +49,7 @@ pub fn build(trust: &ClientTrust, fips: &FipsDecision) -> Result<SslContext, Err
     let mut builder = SslContextBuilder::new(SslMethod::tls_client())
         .map_err(tls_error("creating the client SSL context"))?;
     apply_protocol_policy(&mut builder, fips.is_fips())?;
+    apply_tls13_suites(&mut builder, trust.tls13_suites, fips.is_fips())?;
     if let Some((file, password, password_option)) = trust.key_file {
         let identity = pem::load_key_file(file.option, file.path, password, password_option)?;
         use_identity(&mut builder, &identity)?;
@@ -56,6 +61,11 @@ pub fn build(trust: &ClientTrust, fips: &FipsDecision) -> Result<SslContext, Err
                 store
                     .add_cert(ca)
                     .map_err(tls_error("adding a CA certificate"))?;
+            }
+            if trust.also_system_ca {
+                store
+                    .set_default_paths()
+                    .map_err(tls_error("loading the system trust store"))?;
             }
         }
         // The mongo shell's and the drivers' behaviour: without a CA
@@ -116,8 +126,15 @@ pub fn tunnel(settings: &TunnelSettings, fips: &FipsDecision) -> Result<ClientCo
     fn named<'a>(option: &'static str, path: &'a Option<std::path::PathBuf>) -> Option<Named<'a>> {
         path.as_deref().map(|path| Named { option, path })
     }
+    let params = &settings.parameters;
+    // tlsWithholdClientCertificate: present none, even with a key file.
+    let key_file = if params.withhold_client_certificate {
+        &None
+    } else {
+        &settings.pem_key_file
+    };
     let trust = ClientTrust {
-        key_file: named(SSL_PEM_KEY_FILE.name, &settings.pem_key_file).map(|file| {
+        key_file: named(SSL_PEM_KEY_FILE.name, key_file).map(|file| {
             (
                 file,
                 settings.pem_key_password.as_ref(),
@@ -127,6 +144,8 @@ pub fn tunnel(settings: &TunnelSettings, fips: &FipsDecision) -> Result<ClientCo
         ca_file: named(SSL_CA_FILE.name, &settings.ca_file),
         crl_file: named(SSL_CRL_FILE.name, &settings.crl_file),
         allow_invalid_certificates: settings.allow_invalid_certificates,
+        also_system_ca: params.use_system_ca,
+        tls13_suites: params.tls13_suites.as_deref(),
     };
     Ok(ClientContext::new(
         build(&trust, fips)?,

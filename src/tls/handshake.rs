@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use openssl::error::ErrorStack;
 use openssl::ssl::{Ssl, SslContext, SslStream};
@@ -24,7 +25,7 @@ use crate::wire::{self, FirstBytes};
 /// A server-side handshake in progress.
 pub struct Accepting<S> {
     stream: SslStream<S>,
-    policy: PeerPolicy,
+    policy: Arc<PeerPolicy>,
 }
 
 /// Where a server-side handshake stands after `resume`.

@@ -4,7 +4,9 @@
 //! and the few OpenSSL calls the crates lack (`ffi`). Nothing outside
 //! `tls/` (but `check`'s report and `fips`) names an `openssl::ssl` type.
 
+pub mod allow_list;
 pub mod client;
+pub mod expiry;
 pub mod facts;
 mod ffi;
 pub mod handshake;
@@ -16,6 +18,6 @@ pub mod stream;
 pub use client::ClientContext;
 pub use facts::TlsFacts;
 pub use handshake::{Accepted, Accepting, Connected, Connecting};
-pub use policy::{PeerPolicy, PeerVerdict};
+pub use policy::{PeerPolicy, PeerVerdict, PeerWarning};
 pub use server::ServerContext;
 pub use stream::{ByteStream, Io, TlsStream, Transport};

@@ -20,7 +20,8 @@ pub struct KeyAndChain {
     pub chain: Vec<X509>,
 }
 
-/// Days before expiry at which start-up warns.
+/// Days before expiry at which `mongossl check` warns (mongod's default
+/// `tlsX509ExpirationWarningThresholdDays`; the server takes the parameter).
 pub const EXPIRY_WARNING_DAYS: u32 = 30;
 
 fn read(option: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
@@ -135,7 +136,6 @@ pub fn load_key_file(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Validity {
     Valid,
-    ExpiresSoon { days: i32 },
     Expired,
     NotYetValid,
 }
@@ -148,10 +148,6 @@ pub fn validity(cert: &X509) -> Result<Validity, openssl::error::ErrorStack> {
     }
     if cert.not_after() < now {
         return Ok(Validity::Expired);
-    }
-    let left = now.diff(cert.not_after())?;
-    if left.days < EXPIRY_WARNING_DAYS as i32 {
-        return Ok(Validity::ExpiresSoon { days: left.days });
     }
     Ok(Validity::Valid)
 }
@@ -206,10 +202,23 @@ pub fn describe_name(name: &openssl::x509::X509NameRef) -> String {
 /// (`[("O", "Test"), ("CN", "client")]`), for unit tests.
 #[cfg(test)]
 pub(crate) fn self_signed(entries: &[(&str, &str)]) -> (PKey<Private>, X509) {
+    self_signed_with(entries, &[])
+}
+
+/// A test certificate named by `entries`, with these subjectAltNames
+/// (`"DNS:a.example.net"`, `"URI:spiffe://..."`, `"email:a@b"`).
+#[cfg(test)]
+pub(crate) fn test_certificate(entries: &[(&str, &str)], sans: &[&str]) -> X509 {
+    self_signed_with(entries, sans).1
+}
+
+#[cfg(test)]
+fn self_signed_with(entries: &[(&str, &str)], sans: &[&str]) -> (PKey<Private>, X509) {
     use openssl::ec::{EcGroup, EcKey};
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
     use openssl::x509::X509NameBuilder;
+    use openssl::x509::extension::SubjectAlternativeName;
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
     let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
     let mut name = X509NameBuilder::new().expect("name");
@@ -225,6 +234,19 @@ pub(crate) fn self_signed(entries: &[(&str, &str)]) -> (PKey<Private>, X509) {
         .expect("not before");
     cert.set_not_after(&Asn1Time::days_from_now(30).expect("later"))
         .expect("not after");
+    if !sans.is_empty() {
+        let mut alt = SubjectAlternativeName::new();
+        for san in sans {
+            match san.split_once(':') {
+                Some(("DNS", v)) => alt.dns(v),
+                Some(("URI", v)) => alt.uri(v),
+                Some(("email", v)) => alt.email(v),
+                _ => panic!("unknown SAN {san}"),
+            };
+        }
+        let ext = alt.build(&cert.x509v3_context(None, None)).expect("SAN");
+        cert.append_extension(ext).expect("append SAN");
+    }
     cert.sign(&key, MessageDigest::sha256()).expect("sign");
     (key, cert.build())
 }

@@ -8,12 +8,14 @@ use openssl::ssl::SslRef;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Ref, X509StoreContext, X509VerifyResult};
 
+use super::allow_list::AllowList;
+use super::expiry::PeerExpiry;
 use super::pem::describe_name;
 use crate::config::SslSettings;
 
 /// The client rules of a listen port, fixed for a connection when it is
 /// accepted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct PeerPolicy {
     /// A CA file was given: clients must present a certificate it signed.
     verify_clients: bool,
@@ -21,14 +23,26 @@ pub struct PeerPolicy {
     weak_validation: bool,
     /// `sslAllowInvalidCertificates`: a failed validation is a warning.
     allow_invalid: bool,
+    /// `suppressNoTLSPeerCertificateWarning`: weak validation lets a client
+    /// without a certificate in quietly.
+    quiet_without_certificate: bool,
+    /// `--sslAllowedClients`: the identities a verified client must have.
+    allow_list: Option<AllowList>,
+    /// Warns of client certificates that expire soon.
+    expiry: Option<PeerExpiry>,
 }
 
 impl PeerPolicy {
-    pub fn from_settings(settings: &SslSettings) -> PeerPolicy {
+    /// The rules of these settings, with the allow-list already read.
+    pub fn new(settings: &SslSettings, allow_list: Option<AllowList>) -> PeerPolicy {
+        let days = settings.parameters.expiry_warning_days;
         PeerPolicy {
             verify_clients: settings.ca_file.is_some(),
             weak_validation: settings.weak_cert_validation,
             allow_invalid: settings.allow_invalid_certificates,
+            quiet_without_certificate: settings.parameters.suppress_no_peer_certificate_warning,
+            allow_list,
+            expiry: (days > 0).then(|| PeerExpiry::new(days)),
         }
     }
 
@@ -37,37 +51,55 @@ impl PeerPolicy {
         self.judge(ssl.peer_certificate().as_deref(), first_verify_error(ssl))
     }
 
-    /// Judges a client the way mongod's `validatePeerCertificate` does.
-    /// `allow_invalid` forgives a certificate that fails validation (with
-    /// mongod's warning), never a missing one: that is `weak_validation`'s.
+    /// Judges a client the way mongod's `validatePeerCertificate` does,
+    /// then by the allow-list. `allow_invalid` forgives a certificate that
+    /// fails validation (with mongod's warning), never a missing one:
+    /// that is `weak_validation`'s.
     pub fn judge(&self, peer: Option<&X509Ref>, verify_result: X509VerifyResult) -> PeerVerdict {
         if !self.verify_clients {
-            return PeerVerdict::Accept { subject: None };
+            return PeerVerdict::accept(None);
         }
         let Some(cert) = peer else {
-            return if self.weak_validation {
-                PeerVerdict::AcceptWithoutCertificate
-            } else {
+            return if !self.weak_validation {
                 PeerVerdict::Reject(format!("{NO_CERTIFICATE}; connection rejected"))
+            } else if self.quiet_without_certificate {
+                PeerVerdict::accept(None)
+            } else {
+                PeerVerdict::Accept {
+                    subject: None,
+                    warnings: vec![PeerWarning::NoCertificate],
+                }
             };
         };
+        let subject = describe_name(cert.subject_name());
+        let mut warnings = Vec::new();
         if verify_result != X509VerifyResult::OK {
             let failure = format!(
                 "SSL peer certificate validation failed: {}",
                 verify_result.error_string()
             );
             // Weak validation only forgives a missing certificate, never a bad one.
-            return if self.allow_invalid {
-                PeerVerdict::AcceptInvalid {
-                    subject: describe_name(cert.subject_name()),
-                    warning: failure,
-                }
-            } else {
-                PeerVerdict::Reject(failure)
-            };
+            if !self.allow_invalid {
+                return PeerVerdict::Reject(failure);
+            }
+            warnings.push(PeerWarning::InvalidAllowed(failure));
+        }
+        if let Some(list) = &self.allow_list
+            && let Err(why) = list.admits(cert)
+        {
+            return PeerVerdict::Reject(format!(
+                "client certificate {subject} refused by the allow-list: {why}"
+            ));
+        }
+        if let Some(days) = self.expiry.as_ref().and_then(|e| e.warn_of(cert)) {
+            warnings.push(PeerWarning::ExpiresSoon {
+                subject: subject.clone(),
+                days,
+            });
         }
         PeerVerdict::Accept {
-            subject: Some(describe_name(cert.subject_name())),
+            subject: Some(subject),
+            warnings,
         }
     }
 }
@@ -75,15 +107,36 @@ impl PeerPolicy {
 /// What happens to a client after its handshake.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PeerVerdict {
-    /// Let in; the subject of its verified certificate, if it sent one.
-    Accept { subject: Option<String> },
-    /// Let in without a certificate under weak validation (a warning).
-    AcceptWithoutCertificate,
-    /// Let in although its certificate failed validation, because of
-    /// `sslAllowInvalidCertificates`; `warning` is mongod's log line.
-    AcceptInvalid { subject: String, warning: String },
+    /// Let in; the subject of its certificate, if it sent one, and what
+    /// deserves a warning about it.
+    Accept {
+        subject: Option<String>,
+        warnings: Vec<PeerWarning>,
+    },
     /// Refused; the text is mongod's log line.
     Reject(String),
+}
+
+impl PeerVerdict {
+    fn accept(subject: Option<String>) -> PeerVerdict {
+        PeerVerdict::Accept {
+            subject,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// A client let in with a warning.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeerWarning {
+    /// No certificate, under weak validation.
+    NoCertificate,
+    /// Its certificate failed validation (mongod's line), under
+    /// `sslAllowInvalidCertificates`.
+    InvalidAllowed(String),
+    /// Its certificate expires within `tlsX509ExpirationWarningThresholdDays`
+    /// (said once a day per certificate).
+    ExpiresSoon { subject: String, days: i32 },
 }
 
 /// mongod's words for a client without a certificate.
@@ -150,6 +203,7 @@ mod tests {
             verify_clients,
             weak_validation,
             allow_invalid,
+            ..PeerPolicy::default()
         };
         policy.judge(peer, verify_result)
     }
@@ -158,7 +212,7 @@ mod tests {
     fn without_ca_everyone_passes() {
         assert_eq!(
             judge(false, false, false, None, X509VerifyResult::OK),
-            PeerVerdict::Accept { subject: None }
+            PeerVerdict::accept(None)
         );
     }
 
@@ -170,7 +224,10 @@ mod tests {
         );
         assert_eq!(
             judge(true, true, false, None, X509VerifyResult::OK),
-            PeerVerdict::AcceptWithoutCertificate
+            PeerVerdict::Accept {
+                subject: None,
+                warnings: vec![PeerWarning::NoCertificate]
+            }
         );
     }
 
@@ -197,11 +254,14 @@ mod tests {
         // SAFETY: 18 is X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, a valid code.
         let bad = unsafe { X509VerifyResult::from_raw(18) };
         match judge(true, false, true, Some(&cert), bad) {
-            PeerVerdict::AcceptInvalid { subject, warning } => {
+            PeerVerdict::Accept {
+                subject: Some(subject),
+                warnings,
+            } => {
                 assert_eq!(subject, "CN=client,O=Test");
                 assert!(
-                    warning.starts_with("SSL peer certificate validation failed: "),
-                    "{warning}"
+                    matches!(&warnings[..], [PeerWarning::InvalidAllowed(w)] if w.starts_with("SSL peer certificate validation failed: ")),
+                    "{warnings:?}"
                 );
             }
             other => panic!("expected acceptance with a warning, got {other:?}"),
@@ -218,9 +278,7 @@ mod tests {
         let cert = certificate();
         assert_eq!(
             judge(true, false, false, Some(&cert), X509VerifyResult::OK),
-            PeerVerdict::Accept {
-                subject: Some("CN=client,O=Test".into())
-            }
+            PeerVerdict::accept(Some("CN=client,O=Test".into()))
         );
     }
 }

@@ -3,7 +3,9 @@
 //! stricter, narrowed by `sslDisabledProtocols` and `sslCipherConfig`), and
 //! client-certificate verification against the CA and CRL.
 
+use openssl::dh::Dh;
 use openssl::nid::Nid;
+use openssl::pkey::Params;
 use openssl::ssl::{
     SslCipherRef, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode,
     SslVersion,
@@ -13,6 +15,10 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509PurposeId};
 
+use std::sync::Arc;
+
+use super::allow_list::AllowList;
+use super::expiry::{ExpiryWatch, unix_time};
 use super::ffi::{self, TICKET_KEYS_LEN};
 use super::pem::{self, Validity};
 use super::policy::PeerPolicy;
@@ -47,7 +53,9 @@ const READ_BUFFER_LEN: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct ServerContext {
     context: SslContext,
-    policy: PeerPolicy,
+    /// Shared by every loop's context of one build (and by each
+    /// handshake begun with it).
+    policy: Arc<PeerPolicy>,
 }
 
 impl ServerContext {
@@ -57,8 +65,8 @@ impl ServerContext {
 
     /// The client rules; a handshake copies them when it starts, so a
     /// reload never changes the rules under a handshake in progress.
-    pub fn policy(&self) -> PeerPolicy {
-        self.policy
+    pub fn policy(&self) -> Arc<PeerPolicy> {
+        Arc::clone(&self.policy)
     }
 }
 
@@ -72,6 +80,10 @@ pub struct ServerTls {
     pub certificate_not_after: i64,
     /// Revoked certificates imported from the CRL file, if one was given.
     pub revoked_count: Option<usize>,
+    /// Rules in the `--sslAllowedClients` file, if one was given.
+    pub allowed_clients: Option<usize>,
+    /// The dates of the certificate, CA and CRL files, to warn of.
+    pub expiry: ExpiryWatch,
 }
 
 /// Wraps an OpenSSL error with what was being done (the tunnel's client
@@ -125,35 +137,85 @@ pub fn build(
                 ),
             ));
         }
-        Validity::ExpiresSoon { days } => log::warn!(
-            id = 23786, certExpiration:% = expiry, days = days;
-            "the server certificate ({subject}) in {} expires in {days} day(s), on {expiry}",
-            settings.pem_key_file.display()
-        ),
         Validity::Valid => {}
     }
+    let mut watch = ExpiryWatch::new(settings.parameters.expiry_warning_days);
+    watch.server_certificate(
+        format!(
+            "the server certificate ({subject}) in {}",
+            settings.pem_key_file.display()
+        ),
+        identity.cert.not_after(),
+    );
     let cas = match &settings.ca_file {
         Some(path) => Some(pem::load_ca_file(SSL_CA_FILE.name, path)?),
         None => None,
     };
+    for (ca, path) in cas
+        .iter()
+        .flatten()
+        .zip(std::iter::repeat(&settings.ca_file))
+    {
+        watch.ca_certificate(
+            format!(
+                "the CA certificate ({}) in {}",
+                pem::describe_name(ca.subject_name()),
+                path.as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+            ca.not_after(),
+        );
+    }
     let crls = match (&settings.crl_file, &cas) {
         (Some(path), Some(_)) => Some(pem::load_crl_file(SSL_CRL_FILE.name, path)?),
         _ => None,
     };
+    for crl in crls.iter().flatten() {
+        if let Some(next) = crl.next_update() {
+            watch.crl(
+                format!(
+                    "the CRL of {} in {}",
+                    pem::describe_name(crl.issuer_name()),
+                    settings
+                        .crl_file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
+                next,
+            );
+        }
+    }
+    let allow_list = settings
+        .allowed_clients
+        .as_deref()
+        .map(AllowList::load)
+        .transpose()?;
+    let allowed_clients = allow_list.as_ref().map(AllowList::len);
+    let dh = settings
+        .parameters
+        .dh_parameters
+        .as_deref()
+        .map(load_dh_parameters)
+        .transpose()?;
     let material = Material {
         identity,
         cas,
         crls,
+        dh,
     };
     // One set of ticket keys for every loop's context, so a client can
     // resume on any loop; new keys at every start and reload.
     let mut ticket_keys = [0u8; TICKET_KEYS_LEN];
     openssl::rand::rand_bytes(&mut ticket_keys).map_err(tls_error("making session ticket keys"))?;
-    let policy = PeerPolicy::from_settings(settings);
+    let policy = Arc::new(PeerPolicy::new(settings, allow_list));
     let contexts = (0..copies.max(1))
         .map(|_| {
-            make_context(&material, settings, fips, &ticket_keys)
-                .map(|context| ServerContext { context, policy })
+            make_context(&material, settings, fips, &ticket_keys).map(|context| ServerContext {
+                context,
+                policy: Arc::clone(&policy),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ServerTls {
@@ -166,6 +228,8 @@ pub fn build(
                 .map(|c| c.get_revoked().map_or(0, |r| r.len()))
                 .sum()
         }),
+        allowed_clients,
+        expiry: watch,
     })
 }
 
@@ -174,6 +238,8 @@ struct Material {
     identity: pem::KeyAndChain,
     cas: Option<Vec<openssl::x509::X509>>,
     crls: Option<Vec<openssl::x509::X509Crl>>,
+    /// `opensslDiffieHellmanParameters`, for DHE suites.
+    dh: Option<Dh<Params>>,
 }
 
 fn make_context(
@@ -192,6 +258,16 @@ fn make_context(
         settings.protocols,
         settings.cipher_config.as_deref(),
     )?;
+    apply_tls13_suites(
+        &mut builder,
+        settings.parameters.tls13_suites.as_deref(),
+        fips.is_fips(),
+    )?;
+    if let Some(dh) = &material.dh {
+        builder
+            .set_tmp_dh(dh)
+            .map_err(tls_error("using the Diffie-Hellman parameters"))?;
+    }
     use_identity(&mut builder, identity)?;
     builder.check_private_key().map_err(|e| {
         Error::file(
@@ -218,6 +294,11 @@ fn make_context(
             store
                 .add_cert(ca.clone())
                 .map_err(tls_error("adding a CA certificate"))?;
+        }
+        if settings.parameters.use_system_ca {
+            store
+                .set_default_paths()
+                .map_err(tls_error("loading the system trust store (tlsUseSystemCA)"))?;
         }
         // A client certificate must be fit for client authentication.
         store
@@ -332,6 +413,78 @@ pub(crate) fn apply_protocol_policy(
     Ok(())
 }
 
+/// The TLS 1.3 suites of `opensslCipherSuiteConfig`, replacing mongossl's:
+/// each must be a suite this OpenSSL knows, and in FIPS mode AES-GCM.
+/// (Every TLS 1.3 suite is AEAD; CCM_8's 64-bit tag is refused as short.)
+pub(crate) fn apply_tls13_suites(
+    builder: &mut SslContextBuilder,
+    suites: Option<&str>,
+    fips: bool,
+) -> Result<(), Error> {
+    let Some(list) = suites else {
+        return Ok(());
+    };
+    let refused = |cause: String| {
+        Error::options(format!(
+            "--setParameter opensslCipherSuiteConfig='{list}': {cause}"
+        ))
+    };
+    for suite in list.split(':').map(str::trim) {
+        let allowed: &[&str] = if fips {
+            &["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"]
+        } else {
+            &[
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_AES_128_CCM_SHA256",
+            ]
+        };
+        if !allowed.contains(&suite) {
+            let why = if fips {
+                "FIPS mode allows TLS_AES_128_GCM_SHA256 and TLS_AES_256_GCM_SHA384"
+            } else {
+                "not a TLS 1.3 suite mongossl offers (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_CCM_SHA256)"
+            };
+            return Err(refused(format!("'{suite}' is {why}")));
+        }
+    }
+    builder
+        .set_ciphersuites(list)
+        .map_err(|e| refused(crate::error::describe_openssl(&e)))
+}
+
+/// Reads `opensslDiffieHellmanParameters`' PEM file; an error names it.
+fn load_dh_parameters(path: &std::path::Path) -> Result<Dh<Params>, Error> {
+    const PARAMETER: &str = "setParameter opensslDiffieHellmanParameters";
+    let pem = std::fs::read(path).map_err(|source| Error::Io {
+        option: PARAMETER,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dh = Dh::params_from_pem(&pem).map_err(|e| {
+        Error::file(
+            PARAMETER,
+            path,
+            format!(
+                "not PEM Diffie-Hellman parameters ({})",
+                crate::error::describe_openssl(&e)
+            ),
+        )
+    })?;
+    if dh.prime_p().num_bits() < 2048 {
+        return Err(Error::file(
+            PARAMETER,
+            path,
+            format!(
+                "the prime has {} bits: 2048 or more are needed",
+                dh.prime_p().num_bits()
+            ),
+        ));
+    }
+    Ok(dh)
+}
+
 /// The server's narrowing of that policy by mongod's options (the client
 /// tunnel keeps the defaults): `protocols` from `sslDisabledProtocols`
 /// (TLS 1.0 and 1.1 are never offered anyway), and `cipher_config`, which
@@ -440,17 +593,6 @@ fn check_tls12_cipher(cipher: &SslCipherRef, fips: bool) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// An ASN.1 time as Unix seconds (0 if OpenSSL cannot tell the difference).
-fn unix_time(time: &openssl::asn1::Asn1TimeRef) -> i64 {
-    let epoch = match openssl::asn1::Asn1Time::from_unix(0) {
-        Ok(epoch) => epoch,
-        Err(_) => return 0,
-    };
-    epoch
-        .diff(time)
-        .map_or(0, |d| i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 #[cfg(test)]
