@@ -18,4 +18,5 @@ mod slow;
 mod soak;
 mod startup;
 mod syslog;
+mod trust;
 mod tunnel;
