@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod facts;
 mod ffi;
 pub mod handshake;
+pub mod ocsp;
 pub mod pem;
 pub mod policy;
 pub mod server;
