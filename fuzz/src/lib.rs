@@ -63,6 +63,9 @@ pub fn server_tls() -> ServerTls {
         protocols: Default::default(),
         cipher_config: None,
         session_tickets: 0,
+        allowed_clients: None,
+        ocsp_require: false,
+        parameters: Default::default(),
     };
     let fips = mongossl::fips::decide(None).expect("no FIPS");
     mongossl::tls::server::build(&settings, &fips, 1).expect("server context")
