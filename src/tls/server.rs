@@ -151,21 +151,17 @@ pub fn build(
         Some(path) => Some(pem::load_ca_file(SSL_CA_FILE.name, path)?),
         None => None,
     };
-    for (ca, path) in cas
-        .iter()
-        .flatten()
-        .zip(std::iter::repeat(&settings.ca_file))
-    {
-        watch.ca_certificate(
-            format!(
-                "the CA certificate ({}) in {}",
-                pem::describe_name(ca.subject_name()),
-                path.as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            ),
-            ca.not_after(),
-        );
+    if let (Some(cas), Some(path)) = (&cas, &settings.ca_file) {
+        for ca in cas {
+            watch.ca_certificate(
+                format!(
+                    "the CA certificate ({}) in {}",
+                    pem::describe_name(ca.subject_name()),
+                    path.display()
+                ),
+                ca.not_after(),
+            );
+        }
     }
     let crls = match (&settings.crl_file, &cas) {
         (Some(path), Some(_)) => Some(pem::load_crl_file(SSL_CRL_FILE.name, path)?),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::checker::Outcome;
+use super::query::Outcome;
 
 /// Enough for every client certificate of a large deployment; past it the
 /// expired entries go first, then the oldest.

@@ -15,31 +15,7 @@ use openssl::x509::{X509, X509Ref};
 
 use super::cache::{self, Cache};
 use super::http;
-use super::query::{Answer, Query, Status, cert_key};
-
-/// What the caller learns of a certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Good,
-    Revoked {
-        reason: String,
-        revoked_at: String,
-    },
-    Unknown,
-    /// No trustworthy answer (responder down, timeout, bad or badly signed
-    /// response): the caller applies its soft-fail or hard-fail policy.
-    Failed(String),
-}
-
-impl From<Status> for Outcome {
-    fn from(status: Status) -> Outcome {
-        match status {
-            Status::Good => Outcome::Good,
-            Status::Revoked { reason, revoked_at } => Outcome::Revoked { reason, revoked_at },
-            Status::Unknown => Outcome::Unknown,
-        }
-    }
-}
+use super::query::{Answer, Outcome, Query, Status, cert_key};
 
 /// mongod's knobs, as the caller read them.
 #[derive(Debug, Clone)]

@@ -13,5 +13,5 @@ mod query;
 #[cfg(test)]
 mod testpki;
 
-pub use checker::{Checker, CheckerSettings, Done, Outcome};
-pub use query::Status;
+pub use checker::{Checker, CheckerSettings, Done};
+pub use query::{Outcome, Status};

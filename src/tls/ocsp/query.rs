@@ -263,6 +263,30 @@ mod nonce {
     }
 }
 
+/// What the caller learns of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Good,
+    Revoked {
+        reason: String,
+        revoked_at: String,
+    },
+    Unknown,
+    /// No trustworthy answer (responder down, timeout, bad or badly signed
+    /// response): the caller applies its soft-fail or hard-fail policy.
+    Failed(String),
+}
+
+impl From<Status> for Outcome {
+    fn from(status: Status) -> Outcome {
+        match status {
+            Status::Good => Outcome::Good,
+            Status::Revoked { reason, revoked_at } => Outcome::Revoked { reason, revoked_at },
+            Status::Unknown => Outcome::Unknown,
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "query_tests.rs"]
 mod tests;
