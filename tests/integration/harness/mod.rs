@@ -5,6 +5,7 @@ pub mod fips;
 pub mod hello;
 pub mod mongod;
 pub mod net;
+pub mod ocsp;
 pub mod pki;
 pub mod process;
 

@@ -66,6 +66,10 @@ pub struct Spec<'a> {
     pub subject: Option<&'a [(&'a str, &'a str)]>,
     /// A MongoDB roles extension (OID 1.3.6.1.4.1.34601.2.1.1) with this DER.
     pub mongodb_roles: Option<&'a [u8]>,
+    /// An OCSP responder URL for the Authority Information Access extension.
+    pub ocsp_url: Option<&'a str>,
+    /// The TLS Feature extension asking for a stapled OCSP response (RFC 7633).
+    pub must_staple: bool,
 }
 
 impl<'a> Spec<'a> {
@@ -78,6 +82,8 @@ impl<'a> Spec<'a> {
             only_dns: None,
             subject: None,
             mongodb_roles: None,
+            ocsp_url: None,
+            must_staple: false,
         }
     }
 }
@@ -126,6 +132,28 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
         let value = openssl::asn1::Asn1OctetString::new_from_bytes(der).expect("octets");
         let roles = openssl::x509::X509Extension::new_from_der(&oid, false, &value).expect("roles");
         b.append_extension(roles).expect("ext");
+    }
+    if let Some(url) = spec.ocsp_url {
+        #[allow(deprecated)] // new_nid is the crate's way to a config-string AIA.
+        let aia = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            Nid::INFO_ACCESS,
+            &format!("OCSP;URI:{url}"),
+        )
+        .expect("aia");
+        b.append_extension(aia).expect("ext");
+    }
+    if spec.must_staple {
+        #[allow(deprecated)]
+        let feature = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            Nid::TLSFEATURE,
+            "status_request",
+        )
+        .expect("tls feature");
+        b.append_extension(feature).expect("ext");
     }
     match spec.purpose {
         Purpose::Ca => {
