@@ -145,14 +145,10 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
         b.append_extension(aia).expect("ext");
     }
     if spec.must_staple {
-        #[allow(deprecated)]
-        let feature = openssl::x509::X509Extension::new_nid(
-            None,
-            None,
-            Nid::TLSFEATURE,
-            "status_request",
-        )
-        .expect("tls feature");
+        #[allow(deprecated)] // The crate has no Nid for it: its config name.
+        let feature =
+            openssl::x509::X509Extension::new(None, None, "tlsfeature", "status_request")
+                .expect("tls feature");
         b.append_extension(feature).expect("ext");
     }
     match spec.purpose {
