@@ -74,6 +74,8 @@ pub fn rejection_id(no_certificate: bool) -> u64 {
 /// mongossl's own ids (documented in docs/configuration.md).
 pub const SSL_HANDSHAKE_DONE: u64 = 9_100_001;
 pub const PROXY_HEADER_RECEIVED: u64 = 9_100_002;
+/// A client let in without a good OCSP answer for its certificate.
+pub const OCSP_SOFT_FAIL: u64 = 9_100_005;
 
 /// Writes `record` as one JSON line; `time` is RFC 3339 with a `Z`.
 pub fn write_line(

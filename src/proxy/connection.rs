@@ -2,8 +2,11 @@
 //! resources. Server role: the PROXY header of a trusted balancer (when it
 //! comes from one) → sniffing the first bytes (ports that take both SSL
 //! and plaintext) → TLS handshake and peer policy → connecting to mongod
-//! (whose first bytes are mongossl's PROXY header, when asked) → relaying. Tunnel role: connecting to the server → TLS
-//! handshake as a client → relaying. Each transition consumes the old
+//! (whose first bytes are mongossl's PROXY header, when asked) → relaying;
+//! between handshake and mongod, a wait for the client certificate's OCSP
+//! answer where one must be asked for (`ocsp_wait`). Tunnel role
+//! (`tunnel_phases`): connecting to the server → TLS handshake as a
+//! client → relaying. Each transition consumes the old
 //! phase; `ready` is the single entry point the event loop calls. No
 //! socket is touched but through `Dial` and the phase's own streams, so
 //! the phases are unit-tested over scripted streams.
@@ -19,14 +22,15 @@ use super::header_out::{self, Facts};
 use super::peer_log;
 use super::refusals::RefusalLog;
 use super::relay::{Ending, Progress, Ready, Relay, Side};
+use super::shared::Mailbox;
 use super::stats::{LoopStats, Refusal};
 use super::streams::{Socket, Stream};
 use super::tap::{Opened, TapMaker};
 use crate::config::{ProxyProtocol, SslMode, Upstream};
 use crate::ops::log_json::*;
 use crate::tls::{
-    Accepted, Accepting, ByteStream, ClientContext, Connected, Connecting, PeerVerdict,
-    ServerContext, TlsFacts, policy::NO_CERTIFICATE,
+    Accepted, Accepting, ByteStream, ClientContext, Connecting, PeerVerdict, ServerContext,
+    TlsFacts, TlsStream, policy::NO_CERTIFICATE,
 };
 use crate::wire::{self, FirstBytes, HEADER_LEN};
 
@@ -60,6 +64,8 @@ pub struct Context<'a> {
     pub upstream: &'a Upstream,
     pub role: &'a Role,
     pub proxy_protocol: &'a ProxyProtocolSettings,
+    /// Where answers from other threads (OCSP) come back to the loop.
+    pub mailbox: &'a Arc<Mailbox>,
     pub stats: &'a Arc<LoopStats>,
     pub taps: Option<&'a dyn TapMaker>,
     pub refusals: &'a RefCell<RefusalLog>,
@@ -93,6 +99,8 @@ enum Phase {
         client: Socket,
         upstream: Connecting<Socket>,
     },
+    /// A client's handshake is done; its certificate's OCSP answer is awaited.
+    AwaitingOcsp(Box<ocsp_wait::AwaitingOcsp>),
     Relaying(Relay<Stream>),
     /// Only while a transition is under way, or after the end.
     Gone,
@@ -194,6 +202,7 @@ impl Connection {
                 "connecting to the upstream server timed out"
             }
             Phase::TunnelHandshaking { .. } => "SSL handshake with the upstream server timed out",
+            Phase::AwaitingOcsp(_) => "no OCSP answer in time",
             _ => "timed out",
         };
         self.abandon();
@@ -221,6 +230,8 @@ impl Connection {
             Phase::TunnelHandshaking { client, upstream } => {
                 self.tunnel_handshake(client, upstream, ctx)
             }
+            // Its bytes wait in the kernel (or OpenSSL) for the verdict.
+            Phase::AwaitingOcsp(waiting) => (Phase::AwaitingOcsp(waiting), Step::Wait),
             Phase::Relaying(mut relay) => {
                 if let Some(ready) = ready {
                     relay.on_ready(side, ready);
@@ -357,7 +368,7 @@ impl Connection {
     }
 
     fn handshake(&mut self, handshake: Accepting<Socket>, ctx: &Context) -> (Phase, Step) {
-        let (mut stream, verdict) = match handshake.resume() {
+        let (stream, verdict, question) = match handshake.resume() {
             Accepted::Blocked(handshake) => return (Phase::Handshaking(handshake), Step::Wait),
             Accepted::Failed(outcome, handshake) => {
                 let first = handshake.get_ref().first_bytes();
@@ -379,16 +390,29 @@ impl Connection {
                 };
                 return (Phase::Gone, step);
             }
-            Accepted::Done(stream, verdict) => (stream, verdict),
+            Accepted::Done(stream, verdict, question) => (stream, verdict, question),
         };
         ctx.stats.handshake_done(
             stream.version(),
             ctx.now.saturating_duration_since(self.opened),
         );
-        let (version, cipher) = (stream.version(), stream.cipher());
         if ctx.proxy_protocol.upstream == ProxyProtocol::V2 || ctx.taps.is_some() {
             self.tls_facts = Some(stream.facts());
         }
+        match question {
+            Some(question) => self.ask_ocsp(stream, verdict, question, ctx),
+            None => self.admit(stream, verdict, ctx),
+        }
+    }
+
+    /// Acts on the verdict of a finished handshake: refuses the client,
+    /// or logs it in and opens the connection to mongod.
+    fn admit(
+        &mut self,
+        mut stream: TlsStream<Socket>,
+        verdict: PeerVerdict,
+        ctx: &Context,
+    ) -> (Phase, Step) {
         match verdict {
             PeerVerdict::Reject(text) => {
                 ctx.stats.refused(Refusal::PeerCertificate);
@@ -400,8 +424,8 @@ impl Connection {
             }
             PeerVerdict::Accept { subject, warnings } => peer_log::accepted(
                 &self.context,
-                version,
-                cipher,
+                stream.version(),
+                stream.cipher(),
                 subject.as_deref(),
                 &warnings,
             ),
@@ -551,67 +575,6 @@ impl Connection {
         }
     }
 
-    /// Tunnel: the TCP connection to the server is up; start TLS on it,
-    /// with SNI and host name verification as the mongo shell does.
-    fn tunnel_connecting(
-        &mut self,
-        client: Socket,
-        upstream: Socket,
-        side: Side,
-        ctx: &Context,
-    ) -> (Phase, Step) {
-        let Role::Tunnel(tls) = ctx.role else {
-            return (
-                Phase::Gone,
-                Step::Close("internal: no tunnel settings".into()),
-            );
-        };
-        match self.upstream_connected(&upstream, side, ctx) {
-            None => (Phase::TunnelConnecting { client, upstream }, Step::Wait),
-            Some(Ok(())) => match Connecting::new(tls, upstream) {
-                Ok(handshake) => {
-                    self.deadline = Some(ctx.now + ctx.handshake_timeout);
-                    self.tunnel_handshake(client, handshake, ctx)
-                }
-                Err(reason) => (Phase::Gone, Step::Close(reason)),
-            },
-            Some(Err(reason)) => (Phase::Gone, Step::Close(reason)),
-        }
-    }
-
-    fn tunnel_handshake(
-        &mut self,
-        client: Socket,
-        upstream: Connecting<Socket>,
-        ctx: &Context,
-    ) -> (Phase, Step) {
-        let (upstream, subject) = match upstream.resume() {
-            Connected::Blocked(upstream) => {
-                return (Phase::TunnelHandshaking { client, upstream }, Step::Wait);
-            }
-            Connected::Failed(why) => {
-                let reason = format!(
-                    "SSL handshake with the server {} failed: {why}",
-                    ctx.upstream
-                );
-                log::error!(target: &self.context, "{reason}");
-                return (Phase::Gone, Step::Close(reason));
-            }
-            Connected::Done(upstream, subject) => (upstream, subject),
-        };
-        self.deadline = None;
-        log::info!(
-            target: &self.context,
-            "SSL connection to {} established: {} {}, server certificate subject: {subject}",
-            ctx.upstream,
-            upstream.version(),
-            upstream.cipher()
-        );
-        let mut relay = Relay::new(Stream::Plain(client), Stream::Tls(upstream));
-        let step = self.relay(&mut relay, ctx);
-        (Phase::Relaying(relay), step)
-    }
-
     fn relay(&mut self, relay: &mut Relay<Stream>, ctx: &Context) -> Step {
         let (up, down) = relay.bytes();
         let progress = relay.drive();
@@ -653,6 +616,7 @@ impl Connection {
             Phase::Relaying(relay) => {
                 let _ = relay.client_mut().close_write();
             }
+            Phase::AwaitingOcsp(waiting) => waiting.abandon(),
             Phase::ReadingProxyHeader { .. }
             | Phase::Sniffing { .. }
             | Phase::Handshaking(_)
@@ -686,6 +650,11 @@ fn first_phase(socket: Socket, ctx: &Context) -> Result<Phase, String> {
         }),
     }
 }
+
+#[path = "ocsp_wait.rs"]
+mod ocsp_wait;
+#[path = "tunnel_phases.rs"]
+mod tunnel_phases;
 
 #[cfg(test)]
 #[path = "phase_tests.rs"]

@@ -1,6 +1,6 @@
 //! One event loop: a mio `Poll`, its listen sockets, a slab of connections
 //! and their deadlines. It accepts, dispatches events by token, takes
-//! commands (new TLS contexts, shutdown) through its mailbox, and closes
+//! commands (new TLS contexts, shutdown, OCSP answers) through its mailbox, and closes
 //! what connections report finished; the logic lives in `Connection`.
 
 use std::cell::RefCell;
@@ -26,6 +26,7 @@ use super::tap::TapMaker;
 use super::token::{self, Target};
 use crate::config::{ProxyProtocol, Upstream};
 use crate::error::Error;
+use crate::tls::ocsp::Outcome;
 
 /// How long accepting pauses after an accept error such as EMFILE.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -183,8 +184,17 @@ impl EventLoop {
                     }
                     self.stopping = Some(deadline);
                 }
+                Command::OcspAnswered { key, id, outcome } => self.ocsp_answered(key, id, outcome),
             }
         }
+    }
+
+    /// Hands an OCSP answer to the connection that waits for it (not to
+    /// a later one that reuses the slab key).
+    fn ocsp_answered(&mut self, key: usize, id: u64, outcome: Outcome) {
+        self.run_connection(key, Some(id), |connection, ctx| {
+            connection.ocsp_answered(outcome, ctx)
+        });
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -293,7 +303,14 @@ impl EventLoop {
             poll: &self.poll,
             upstream: &self.settings.upstream,
         };
-        let ctx = connection_context(&dial, &self.settings, &self.refusals, key, now);
+        let ctx = connection_context(
+            &dial,
+            &self.settings,
+            &self.refusals,
+            &self.mailbox,
+            key,
+            now,
+        );
         let deadline = now + self.settings.handshake_timeout;
         // getsockname only when a PROXY header or the audit will name it.
         let local = match self.settings.proxy_protocol.upstream {
@@ -320,7 +337,24 @@ impl EventLoop {
     }
 
     fn dispatch(&mut self, key: usize, side: Side, event: Option<Ready>) {
-        let Some(connection) = self.connections.get_mut(key) else {
+        self.run_connection(key, None, |connection, ctx| {
+            connection.ready(side, event, ctx)
+        });
+    }
+
+    /// Lends connection `key` (if it is still there, and still number `id`
+    /// when given) its context for `work`, then acts on the step.
+    fn run_connection(
+        &mut self,
+        key: usize,
+        id: Option<u64>,
+        work: impl FnOnce(&mut Connection, &Context) -> Step,
+    ) {
+        let Some(connection) = self
+            .connections
+            .get_mut(key)
+            .filter(|c| id.is_none_or(|id| c.id == id))
+        else {
             // A stray event for a connection closed earlier in this batch.
             return;
         };
@@ -328,9 +362,25 @@ impl EventLoop {
             poll: &self.poll,
             upstream: &self.settings.upstream,
         };
-        let ctx = connection_context(&dial, &self.settings, &self.refusals, key, Instant::now());
+        let ctx = connection_context(
+            &dial,
+            &self.settings,
+            &self.refusals,
+            &self.mailbox,
+            key,
+            Instant::now(),
+        );
         let deadline_before = connection.deadline;
-        let step = connection.ready(side, event, &ctx);
+        let step = work(connection, &ctx);
+        self.after(key, deadline_before, step);
+    }
+
+    /// Acts on what a connection asked for after it ran: its new
+    /// deadline, another turn, or closing.
+    fn after(&mut self, key: usize, deadline_before: Option<Instant>, step: Step) {
+        let Some(connection) = self.connections.get(key) else {
+            return;
+        };
         let id = connection.id;
         if connection.deadline != deadline_before
             && let Some(deadline) = connection.deadline
@@ -368,6 +418,11 @@ impl EventLoop {
             };
             // Skip entries of earlier phases or of a reused slab key.
             if connection.id != id || connection.deadline != Some(at) {
+                continue;
+            }
+            if connection.awaits_ocsp() {
+                let why = "the OCSP responder gave no answer within tlsOCSPVerifyTimeoutSecs";
+                self.ocsp_answered(key, id, Outcome::Failed(why.to_string()));
                 continue;
             }
             let reason = connection.timed_out();
@@ -481,6 +536,7 @@ fn connection_context<'a>(
     dial: &'a dyn Dial,
     settings: &'a LoopSettings,
     refusals: &'a RefCell<RefusalLog>,
+    mailbox: &'a Arc<Mailbox>,
     key: usize,
     now: Instant,
 ) -> Context<'a> {
@@ -490,6 +546,7 @@ fn connection_context<'a>(
         upstream: &settings.upstream,
         role: &settings.role,
         proxy_protocol: &settings.proxy_protocol,
+        mailbox,
         stats: &settings.stats,
         taps: settings.taps.as_deref(),
         refusals,

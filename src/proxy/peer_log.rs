@@ -1,9 +1,11 @@
 //! The log lines of a client let in after its handshake, in mongod's
 //! words and ids: the warnings about it first (no certificate under weak
 //! validation, a failed validation forgiven, a certificate that expires
-//! soon), then "SSL handshake done" with the version, suite and subject.
+//! soon, no good OCSP answer), then "SSL handshake done" with the version, suite and subject.
 
-use crate::ops::log_json::{NO_CERTIFICATE_ALLOWED, SSL_HANDSHAKE_DONE, VALIDATION_FAILED_ALLOWED};
+use crate::ops::log_json::{
+    NO_CERTIFICATE_ALLOWED, OCSP_SOFT_FAIL, SSL_HANDSHAKE_DONE, VALIDATION_FAILED_ALLOWED,
+};
 use crate::tls::PeerWarning;
 use crate::tls::expiry::PEER_CERTIFICATE_ID;
 use crate::tls::policy::NO_CERTIFICATE;
@@ -28,6 +30,9 @@ pub fn accepted(
                 target: context, id = PEER_CERTIFICATE_ID, subject:% = subject, daysLeft = days;
                 "peer certificate {subject} expires in {days} day(s)"
             ),
+            PeerWarning::OcspUnchecked(text) => {
+                log::warn!(target: context, id = OCSP_SOFT_FAIL, reason:% = text; "{text}")
+            }
         }
     }
     match subject {

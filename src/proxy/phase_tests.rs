@@ -39,11 +39,18 @@ struct Fixture {
     proxy_protocol: ProxyProtocolSettings,
     stats: Arc<LoopStats>,
     refusals: RefCell<RefusalLog>,
+    mailbox: Arc<Mailbox>,
+    /// Owns the mailbox's waker.
+    _poll: mio::Poll,
 }
 
 impl Fixture {
     fn new(role: Role) -> Fixture {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker");
         Fixture {
+            mailbox: Arc::new(Mailbox::new(waker)),
+            _poll: poll,
             dial: TestDial::default(),
             upstream: Upstream::Tcp("127.0.0.1:27018".parse().expect("address")),
             role,
@@ -64,6 +71,7 @@ impl Fixture {
             upstream: &self.upstream,
             role: &self.role,
             proxy_protocol: &self.proxy_protocol,
+            mailbox: &self.mailbox,
             stats: &self.stats,
             taps: None,
             refusals: &self.refusals,

@@ -10,6 +10,7 @@ use std::time::Instant;
 use mio::Waker;
 
 use crate::tls::ServerContext;
+use crate::tls::ocsp::Outcome;
 
 pub struct Shared {
     open: AtomicUsize,
@@ -57,6 +58,13 @@ pub enum Command {
     NewTls(ServerContext),
     /// Stop accepting; close what is still open at `deadline`.
     Shutdown { deadline: Instant },
+    /// An OCSP worker's answer for the client of connection `id` (slab
+    /// `key`).
+    OcspAnswered {
+        key: usize,
+        id: u64,
+        outcome: Outcome,
+    },
 }
 
 /// A loop's inbox: commands plus the waker that makes the loop look.

@@ -17,6 +17,7 @@ use openssl::x509::X509VerifyResult;
 use super::client::ClientContext;
 use super::pem::describe_name;
 use super::policy::{PeerPolicy, PeerVerdict};
+use super::revocation::Question;
 use super::server::ServerContext;
 use super::stream::{Io, TlsStream, classify_ssl_error};
 use crate::error::describe_openssl;
@@ -35,8 +36,9 @@ pub enum Accepted<S> {
     /// It failed: the outcome (an EOF or OpenSSL's reason) and the
     /// handshake, whose transport still knows the client's first bytes.
     Failed(Io, Accepting<S>),
-    /// Done; what the peer policy says of the client.
-    Done(TlsStream<S>, PeerVerdict),
+    /// Done; what the peer policy says of the client, and the OCSP
+    /// question whose answer the verdict still waits for, if any.
+    Done(TlsStream<S>, PeerVerdict, Option<Question>),
 }
 
 impl<S: Read + Write> Accepting<S> {
@@ -61,8 +63,8 @@ impl<S: Read + Write> Accepting<S> {
                 outcome => Accepted::Failed(outcome, self),
             };
         }
-        let verdict = self.policy.judge_handshake(self.stream.ssl());
-        Accepted::Done(TlsStream::new(self.stream), verdict)
+        let (verdict, question) = self.policy.judge_handshake(self.stream.ssl());
+        Accepted::Done(TlsStream::new(self.stream), verdict, question)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod handshake;
 pub mod ocsp;
 pub mod pem;
 pub mod policy;
+pub mod revocation;
 pub mod server;
 pub mod stream;
 

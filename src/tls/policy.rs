@@ -11,6 +11,7 @@ use openssl::x509::{X509, X509Ref, X509StoreContext, X509VerifyResult};
 use super::allow_list::AllowList;
 use super::expiry::PeerExpiry;
 use super::pem::describe_name;
+use super::revocation::{Question, Revocation};
 use crate::config::SslSettings;
 
 /// The client rules of a listen port, fixed for a connection when it is
@@ -30,6 +31,8 @@ pub struct PeerPolicy {
     allow_list: Option<AllowList>,
     /// Warns of client certificates that expire soon.
     expiry: Option<PeerExpiry>,
+    /// Asks OCSP responders about verified client certificates.
+    revocation: Option<Revocation>,
 }
 
 impl PeerPolicy {
@@ -43,12 +46,26 @@ impl PeerPolicy {
             quiet_without_certificate: settings.parameters.suppress_no_peer_certificate_warning,
             allow_list,
             expiry: (days > 0).then(|| PeerExpiry::new(days)),
+            revocation: Revocation::new(settings),
         }
     }
 
-    /// Judges the client of a finished server-side handshake.
-    pub fn judge_handshake(&self, ssl: &SslRef) -> PeerVerdict {
-        self.judge(ssl.peer_certificate().as_deref(), first_verify_error(ssl))
+    /// Judges the client of a finished server-side handshake. With OCSP
+    /// on, a verified certificate's cached OCSP answer is applied at once;
+    /// without one, the `Question` to ask (the verdict waits for it).
+    pub fn judge_handshake(&self, ssl: &SslRef) -> (PeerVerdict, Option<Question>) {
+        let verdict = self.judge(ssl.peer_certificate().as_deref(), first_verify_error(ssl));
+        let Some(question) = self
+            .revocation
+            .as_ref()
+            .and_then(|r| r.question(ssl, &verdict))
+        else {
+            return (verdict, None);
+        };
+        match question.cached() {
+            Some(outcome) => (question.settle(verdict, &outcome), None),
+            None => (verdict, Some(question)),
+        }
     }
 
     /// Judges a client the way mongod's `validatePeerCertificate` does,
@@ -137,6 +154,8 @@ pub enum PeerWarning {
     /// Its certificate expires within `tlsX509ExpirationWarningThresholdDays`
     /// (said once a day per certificate).
     ExpiresSoon { subject: String, days: i32 },
+    /// No good OCSP answer for its certificate (soft-fail): why.
+    OcspUnchecked(String),
 }
 
 /// mongod's words for a client without a certificate.

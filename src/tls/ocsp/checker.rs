@@ -213,7 +213,7 @@ fn fetch(
     let der = http::post(url, query.der(), deadline)?;
     let answer = query
         .check(&der, issuer)
-        .map_err(|e| format!("OCSP responder {url} : {e}"))?;
+        .map_err(|e| format!("OCSP responder {url}: {e}"))?;
     Ok((der, answer))
 }
 

@@ -90,7 +90,7 @@ fn responder_down_fails_fast() {
     let url = format!("http://127.0.0.1:{}/", pki.port);
     assert_eq!(
         outcome,
-        Outcome::Failed(format!("OCSP responder {url} : connection refused"))
+        Outcome::Failed(format!("OCSP responder {url}: connection refused"))
     );
     assert!(started.elapsed() < Duration::from_secs(1));
     // Remembered briefly, so a burst of connections sends one request.

@@ -30,7 +30,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
         _ => {
             return Err(format!(
-                "OCSP responder {url} : only http:// responder URLs are supported"
+                "OCSP responder {url}: only http:// responder URLs are supported"
             ));
         }
     };
@@ -38,7 +38,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let bad = |why: &str| format!("OCSP responder {url} : {why}");
+    let bad = |why: &str| format!("OCSP responder {url}: {why}");
     if authority.contains('@') {
         return Err(bad("user information in the URL is not supported"));
     }
@@ -83,7 +83,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
 /// system resolver bounds itself) finishes by `deadline`.
 pub fn post(url: &str, body: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
     let target = parse_url(url)?;
-    exchange(&target, body, deadline).map_err(|why| format!("OCSP responder {url} : {why}"))
+    exchange(&target, body, deadline).map_err(|why| format!("OCSP responder {url}: {why}"))
 }
 
 fn exchange(target: &Target, body: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {

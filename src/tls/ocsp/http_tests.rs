@@ -104,7 +104,7 @@ fn refused_port_fails_fast_with_the_url() {
     let url = format!("http://127.0.0.1:{port}/");
     let started = Instant::now();
     let e = post(&url, b"abc", deadline()).unwrap_err();
-    assert_eq!(e, format!("OCSP responder {url} : connection refused"));
+    assert_eq!(e, format!("OCSP responder {url}: connection refused"));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 

@@ -10,6 +10,7 @@ mod hostile;
 mod identity;
 mod json_logs;
 mod metrics;
+mod ocsp;
 mod peer_policy;
 mod relay;
 mod secrets;

@@ -23,14 +23,11 @@ pub fn free_port() -> u16 {
 /// The OCSP side of a test PKI, its PEM files written into `pki`'s folder:
 /// `ocsp-good.pem`, `ocsp-revoked.pem`, `ocsp-unknown.pem` (clients whose
 /// responder is `port`), `ocsp-down.pem` (a responder port where nothing
-/// listens), `ocsp-stall.pem` (the `stall_port`, a listener that never
-/// answers), and `ocsp-server.pem` / `ocsp-must-staple.pem` (server
+/// listens), `ocsp-stall.pem` (a listener that never answers), and `ocsp-server.pem` / `ocsp-must-staple.pem` (server
 /// identities for stapling).
 pub struct OcspPki {
     /// Where the leaves' responder listens.
-    pub port: u16,
-    /// A listener that takes connections and never answers.
-    pub stall_port: u16,
+    port: u16,
     index: String,
 }
 
@@ -38,7 +35,8 @@ pub struct OcspPki {
 fn index_line(cert: &X509, revoked: bool) -> String {
     let serial = cert.serial_number().to_bn().expect("bn");
     let serial = serial.to_hex_str().expect("hex");
-    let subject = "/CN=test";
+    // The index refuses two lines with one subject.
+    let subject = format!("/CN={serial}");
     if revoked {
         format!("R\t351231235959Z\t251201000000Z,keyCompromise\t{serial}\tunknown\t{subject}\n")
     } else {
@@ -93,11 +91,7 @@ impl OcspPki {
         ] {
             index.push_str(&index_line(cert, revoked));
         }
-        OcspPki {
-            port,
-            stall_port,
-            index,
-        }
+        OcspPki { port, index }
     }
 
     /// Starts the responder on `port`, signing with the CA itself.

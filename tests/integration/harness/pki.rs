@@ -146,9 +146,8 @@ pub fn issue_with_key(spec: &Spec, issuer: Option<&Identity>, key: PKey<Private>
     }
     if spec.must_staple {
         #[allow(deprecated)] // The crate has no Nid for it: its config name.
-        let feature =
-            openssl::x509::X509Extension::new(None, None, "tlsfeature", "status_request")
-                .expect("tls feature");
+        let feature = openssl::x509::X509Extension::new(None, None, "tlsfeature", "status_request")
+            .expect("tls feature");
         b.append_extension(feature).expect("ext");
     }
     match spec.purpose {
